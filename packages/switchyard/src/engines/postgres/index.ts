@@ -1,0 +1,71 @@
+import type pg from 'pg'
+import { ConfigurationError } from '../../errors.js'
+import type { EngineSpec, NetworkConnectionDetails } from '../types.js'
+import { POSTGRES_CAPABILITIES, PostgresPool } from './pool.js'
+
+export type PostgresConnectionDetails = NetworkConnectionDetails
+
+/**
+ * A PostgreSQL database on `pg`. Nothing connects until the pool is first used.
+ *
+ * @example
+ * ```ts
+ * import { createSwitchyard } from 'switchyard'
+ * import { postgres } from 'switchyard/postgres'
+ *
+ * const sy = createSwitchyard({
+ *   databases: {
+ *     default: postgres({ connectionString: 'postgres://app@127.0.0.1/app', max: 10 }),
+ *     replica: postgres({ host: '127.0.0.1', database: 'app_replica', user: 'app' }),
+ *   },
+ * })
+ * const { rows } = await sy.read('select * from orders where id = $1', [42])
+ * ```
+ */
+export function postgres(details: PostgresConnectionDetails): EngineSpec {
+  if (!details.connectionString && !details.host && !details.database) {
+    throw new ConfigurationError('postgres(): give either connectionString or host/database')
+  }
+  const max = details.max ?? 10
+  if (!Number.isInteger(max) || max < 1) throw new ConfigurationError(`postgres(): max must be a positive integer, got ${String(details.max)}`)
+  const config: pg.PoolConfig = Object.freeze({
+    connectionString: details.connectionString,
+    host: details.host,
+    port: details.port,
+    database: details.database,
+    user: details.user,
+    password: details.password,
+    ssl: details.ssl,
+    max,
+    connectionTimeoutMillis: details.connectTimeoutMs ?? 10_000,
+    idleTimeoutMillis: 30_000,
+  })
+  const description = Object.freeze(describe(details))
+  const target = details.connectionString
+    ? redactUrl(details.connectionString)
+    : `${details.host ?? 'localhost'}:${details.port ?? 5432}/${details.database ?? ''}`
+  return Object.freeze({
+    engine: 'postgres',
+    capabilities: POSTGRES_CAPABILITIES,
+    description,
+    maxConnections: max,
+    createPool: () => new PostgresPool(config, target),
+  })
+}
+
+function describe(d: PostgresConnectionDetails): Record<string, unknown> {
+  if (d.connectionString) return { connectionString: redactUrl(d.connectionString), max: d.max ?? 10 }
+  return { host: d.host, port: d.port ?? 5432, database: d.database, user: d.user, ssl: Boolean(d.ssl), max: d.max ?? 10 }
+}
+
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password) u.password = '***'
+    return u.toString()
+  } catch {
+    return '(unparseable connection string)'
+  }
+}
+
+export { PostgresPool, POSTGRES_CAPABILITIES }

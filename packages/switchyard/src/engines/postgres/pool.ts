@@ -1,0 +1,156 @@
+import pg from 'pg'
+import type {
+  EngineCapabilities,
+  EnginePool,
+  EngineTransaction,
+  PoolStats,
+  QueryOptions,
+  QueryResult,
+  Row,
+  TableInfo,
+  TransactionOptions,
+} from '../types.js'
+import { SavepointTransaction, quoteWith } from '../shared/transaction.js'
+import { isConnectionFailure, toConnectionError, toQueryError } from './errors.js'
+import { LIST_SCHEMAS_SQL, introspectPostgres } from './introspect.js'
+
+export const POSTGRES_CAPABILITIES: EngineCapabilities = Object.freeze({
+  schemas: true,
+  transactionalDdl: true,
+  returning: true,
+  multipleConnections: true,
+  dialect: 'postgres',
+  placeholders: 'numbered',
+})
+
+type PgResult = pg.QueryResult<Row>
+
+function toResult<R>(res: PgResult): QueryResult<R> {
+  return {
+    rows: res.rows as R[],
+    rowCount: res.command === 'SELECT' ? res.rows.length : (res.rowCount ?? res.rows.length),
+    fields: (res.fields ?? []).map((f) => ({ name: f.name, type: String(f.dataTypeID) })),
+  }
+}
+
+export class PostgresPool implements EnginePool {
+  readonly engine = 'postgres'
+  readonly capabilities = POSTGRES_CAPABILITIES
+  readonly #pool: pg.Pool
+  readonly #target: string
+  #closing: Promise<void> | undefined
+
+  constructor(config: pg.PoolConfig, target: string) {
+    this.#pool = new pg.Pool(config)
+    this.#target = target
+    // An idle client that loses its server must not crash the process; the pool drops it.
+    this.#pool.on('error', () => {})
+  }
+
+  async query<R = Row>(sql: string, params: readonly unknown[] = [], options?: QueryOptions): Promise<QueryResult<R>> {
+    if (options?.schema !== undefined) {
+      return this.transaction((tx) => tx.query<R>(sql, params, { signal: options.signal }), { schema: options.schema })
+    }
+    const client = await this.#connect()
+    let broken: Error | undefined
+    try {
+      return await this.#run<R>(client, sql, params, options?.signal)
+    } catch (err) {
+      if (isConnectionFailure((err as { cause?: unknown }).cause)) broken = err as Error
+      throw err
+    } finally {
+      client.release(broken)
+    }
+  }
+
+  async transaction<T>(fn: (tx: EngineTransaction) => Promise<T>, options?: TransactionOptions): Promise<T> {
+    const client = await this.#connect()
+    let broken: Error | undefined
+    try {
+      await this.#run(client, options?.readOnly ? 'BEGIN READ ONLY' : 'BEGIN', [])
+      if (options?.schema !== undefined) {
+        // Local to this transaction: the search path is gone at COMMIT/ROLLBACK, never left on the pooled connection.
+        await this.#run(client, `select set_config('search_path', $1, true)`, [this.quoteIdentifier(options.schema)])
+      }
+      const tx = new SavepointTransaction((sql, params, o) => this.#run(client, sql, params, o?.signal))
+      const result = await fn(tx)
+      await this.#run(client, 'COMMIT', [])
+      return result
+    } catch (err) {
+      try {
+        await client.query('ROLLBACK')
+      } catch (rollbackErr) {
+        broken = rollbackErr as Error
+      }
+      throw err
+    } finally {
+      client.release(broken)
+    }
+  }
+
+  async checkConnection(): Promise<void> {
+    const client = await this.#connect()
+    try {
+      await client.query('select 1')
+    } finally {
+      client.release()
+    }
+  }
+
+  introspect(options?: { schema?: string }): Promise<TableInfo[]> {
+    return introspectPostgres(this, options?.schema)
+  }
+
+  async createSchema(name: string): Promise<void> {
+    await this.query(`create schema ${this.quoteIdentifier(name)}`)
+  }
+
+  async dropSchema(name: string, options?: { cascade?: boolean }): Promise<void> {
+    await this.query(`drop schema if exists ${this.quoteIdentifier(name)}${options?.cascade ? ' cascade' : ''}`)
+  }
+
+  async listSchemas(): Promise<string[]> {
+    const { rows } = await this.query<{ name: string }>(LIST_SCHEMAS_SQL)
+    return rows.map((r) => r.name)
+  }
+
+  quoteIdentifier(name: string): string {
+    return quoteWith('"', name)
+  }
+
+  stats(): PoolStats {
+    return { total: this.#pool.totalCount, idle: this.#pool.idleCount, waiting: this.#pool.waitingCount }
+  }
+
+  close(): Promise<void> {
+    // pg.Pool.end waits for checked-out clients to come back before closing them.
+    this.#closing ??= this.#pool.end()
+    return this.#closing
+  }
+
+  async #connect(): Promise<pg.PoolClient> {
+    try {
+      return await this.#pool.connect()
+    } catch (err) {
+      throw toConnectionError(err, this.#target)
+    }
+  }
+
+  async #run<R>(client: pg.PoolClient, sql: string, params: readonly unknown[], signal?: AbortSignal): Promise<QueryResult<R>> {
+    signal?.throwIfAborted()
+    const onAbort = () => {
+      // Cancel on the server from a second connection; the statement fails with 57014 and the
+      // connection stays usable, so it can go back to the pool.
+      const pid = (client as unknown as { processID?: number }).processID
+      if (pid !== undefined) this.#pool.query('select pg_cancel_backend($1)', [pid]).catch(() => {})
+    }
+    signal?.addEventListener('abort', onAbort, { once: true })
+    try {
+      return toResult<R>(await client.query<Row>(sql, params as unknown[]))
+    } catch (err) {
+      throw toQueryError(err)
+    } finally {
+      signal?.removeEventListener('abort', onAbort)
+    }
+  }
+}
