@@ -1,1 +1,9 @@
-export {};
+export * from './errors.js'
+export * from './context/index.js'
+export * from './router/index.js'
+export * from './facade/index.js'
+export { PoolRegistry } from './pools/pool-registry.js'
+export type { AliasResolver, PoolLease, PoolRegistryOptions } from './pools/pool-registry.js'
+export { StatementClassifier } from './sql/classify.js'
+export type { StatementKind } from './sql/classify.js'
+export type * from './engines/types.js'

@@ -1,0 +1,67 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
+
+/**
+ * Per-request facts the routers read. Frozen once built: code inside a request cannot change
+ * who it is running as, only open a new scope with {@link withRouteContext}.
+ */
+export interface RouteContext {
+  readonly tenant?: string
+  readonly attributes: Readonly<Record<string, string>>
+  readonly region?: string
+  readonly shardKey?: string
+  /** Free extensions (flags, feature gates, request ids): routers may read any key. */
+  readonly [extension: string]: unknown
+}
+
+export type RouteContextInit = Partial<RouteContext>
+
+const EMPTY: RouteContext = Object.freeze({ attributes: Object.freeze({}) })
+
+const storage = new AsyncLocalStorage<RouteContext>()
+
+/** Builds a frozen context; `attributes` is copied and frozen too. */
+export function createRouteContext(init: RouteContextInit = {}): RouteContext {
+  return Object.freeze({ ...init, attributes: Object.freeze({ ...(init.attributes ?? {}) }) })
+}
+
+/**
+ * Runs `fn` with `ctx` as the route context for everything it awaits, however deep.
+ *
+ * @example
+ * ```ts
+ * app.use((req, res, next) => withRouteContext({ tenant: req.header('x-tenant') }, next))
+ * // later, anywhere inside that request:
+ * currentRouteContext().tenant // 'acme'
+ * ```
+ */
+export function withRouteContext<T>(ctx: RouteContextInit, fn: () => T): T {
+  const frozen = Object.isFrozen(ctx) && Object.isFrozen(ctx.attributes) ? (ctx as RouteContext) : createRouteContext(ctx)
+  return storage.run(frozen, fn)
+}
+
+/** The context of the current scope, or the empty context (no tenant) outside any scope. */
+export function currentRouteContext(): RouteContext {
+  return storage.getStore() ?? EMPTY
+}
+
+/**
+ * Starts background work with the EMPTY context, whatever scope it was started from, so a
+ * worker never runs as the tenant whose request happened to enqueue it. A job that must run
+ * as a tenant says so with an explicit `withRouteContext` inside.
+ *
+ * @example
+ * ```ts
+ * withRouteContext({ tenant: 'acme' }, () => {
+ *   detached(async () => {
+ *     currentRouteContext().tenant // undefined
+ *     await withRouteContext({ tenant: 'acme' }, () => reindex()) // explicit opt-in
+ *   })
+ * })
+ * ```
+ */
+export function detached<T>(fn: () => T): T {
+  return storage.run(EMPTY, fn)
+}
+
+/** The empty context. */
+export const emptyRouteContext: RouteContext = EMPTY

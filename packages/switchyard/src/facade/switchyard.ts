@@ -1,0 +1,251 @@
+import { currentRouteContext, emptyRouteContext, type RouteContext } from '../context/route-context.js'
+import type { EngineSpec, EngineTransaction, QueryResult, Row } from '../engines/types.js'
+import { StatementClassifier, type StatementKind } from '../sql/classify.js'
+import { PoolRegistry, type PoolLease } from '../pools/pool-registry.js'
+import { RouterChain } from '../router/chain.js'
+import { ModelRegistry, staticAlias, type ModuleConfig } from '../router/static.js'
+import type { ModelMeta, RouteDecision, RouteReason } from '../router/types.js'
+import { getOrCreate, updateOrCreate, type CompoundResult, type CompoundTarget } from './compound.js'
+import type { Values } from './sql-builder.js'
+import { TransactionScope } from './transaction-scope.js'
+import type { Executor, RoutedResult, SchemaApplier, StatementOptions, SwitchyardOptions } from './types.js'
+
+interface Route {
+  readonly alias: string
+  readonly reason: RouteReason
+}
+
+/**
+ * The routed entry point: every read asks `dbForRead`, every write `dbForWrite`, raw
+ * statements are classified by parsing, transactions and compound operations run on the
+ * write alias, and `on(alias)` skips the routers.
+ */
+export class Switchyard implements Executor {
+  readonly pools: PoolRegistry
+  readonly #chain: RouterChain
+  readonly #models: ModelRegistry
+  readonly #modules: Readonly<Record<string, ModuleConfig>>
+  readonly #classifier: StatementClassifier
+  readonly #sticky: boolean
+  readonly #onRoute: ((d: RouteDecision) => void) | undefined
+  readonly #schemas: SchemaApplier | undefined
+  readonly #hasSchemaRouters: boolean
+  /** Write aliases each route context has written to, for read-after-write stickiness. */
+  readonly #written = new WeakMap<RouteContext, Set<string>>()
+
+  constructor(options: SwitchyardOptions) {
+    this.pools = new PoolRegistry(options)
+    const routers = options.routers ?? []
+    this.#chain = new RouterChain(routers)
+    this.#hasSchemaRouters = routers.some((r) => typeof r.schemaFor === 'function')
+    this.#models = new ModelRegistry(options.models)
+    this.#modules = Object.freeze({ ...(options.modules ?? {}) })
+    this.#classifier = new StatementClassifier(options.classifierCacheSize)
+    this.#sticky = options.stickyAfterWrite ?? true
+    this.#onRoute = options.onRoute
+    this.#schemas = options.schemaRouting
+  }
+
+  /** The router chain, for integrations (Kysely, tenancy) that route by themselves. */
+  get routers(): RouterChain {
+    return this.#chain
+  }
+
+  model(table: string | undefined): ModelMeta {
+    return this.#models.get(table)
+  }
+
+  read<R = Row>(sql: string, params: readonly unknown[] = [], options: StatementOptions = {}): Promise<RoutedResult<R>> {
+    const ctx = currentRouteContext()
+    const model = this.#models.get(options.model)
+    return this.#run<R>(this.routeRead(model, ctx), 'read', model, ctx, sql, params, options)
+  }
+
+  write<R = Row>(sql: string, params: readonly unknown[] = [], options: StatementOptions = {}): Promise<RoutedResult<R>> {
+    const ctx = currentRouteContext()
+    const model = this.#models.get(options.model)
+    return this.#run<R>(this.routeWrite(model, ctx), 'write', model, ctx, sql, params, options)
+  }
+
+  async query<R = Row>(sql: string, params: readonly unknown[] = [], options: StatementOptions = {}): Promise<RoutedResult<R>> {
+    const ctx = currentRouteContext()
+    const model = this.#models.get(options.model)
+    const readRoute = this.routeRead(model, ctx)
+    const kind = options.kind ?? (await this.classify(sql, readRoute.alias))
+    const route = kind === 'read' ? readRoute : this.routeWrite(model, ctx)
+    return this.#run<R>(route, kind, model, ctx, sql, params, options)
+  }
+
+  /**
+   * Runs `fn` in one transaction on the write alias; commits when it resolves, rolls back
+   * when it throws. Inside, `tx.read`/`write`/`query` all use the transaction's connection.
+   */
+  async transaction<T>(fn: (tx: TransactionScope) => Promise<T>, options: { model?: string } = {}): Promise<T> {
+    const ctx = currentRouteContext()
+    const model = this.#models.get(options.model)
+    const route = this.routeWrite(model, ctx)
+    return this.#inTransaction(route.alias, 'transaction', model, ctx, fn)
+  }
+
+  getOrCreate<R = Row>(table: string, where: Values, defaults?: Values): Promise<CompoundResult<R>> {
+    return this.#compound(table, (target) => getOrCreate<R>(target, table, where, defaults))
+  }
+
+  updateOrCreate<R = Row>(table: string, where: Values, values: Values): Promise<CompoundResult<R>> {
+    return this.#compound(table, (target) => updateOrCreate<R>(target, table, where, values))
+  }
+
+  /**
+   * A hard override: everything through the returned executor runs on `alias`, whatever
+   * the routers say.
+   *
+   * @example
+   * ```ts
+   * await sy.on('replica').read('select count(*) from orders')
+   * ```
+   */
+  on(alias: string): Executor & { transaction<T>(fn: (tx: TransactionScope) => Promise<T>): Promise<T> } {
+    const fixed: Route = { alias, reason: 'override' }
+    const self = this
+    const view = {
+      read: <R = Row>(sql: string, params: readonly unknown[] = [], o: StatementOptions = {}) =>
+        self.#run<R>(fixed, 'read', self.#models.get(o.model), currentRouteContext(), sql, params, o),
+      write: <R = Row>(sql: string, params: readonly unknown[] = [], o: StatementOptions = {}) =>
+        self.#run<R>(fixed, 'write', self.#models.get(o.model), currentRouteContext(), sql, params, o),
+      query: async <R = Row>(sql: string, params: readonly unknown[] = [], o: StatementOptions = {}) => {
+        const kind = o.kind ?? (await self.classify(sql, alias))
+        return self.#run<R>(fixed, kind, self.#models.get(o.model), currentRouteContext(), sql, params, o)
+      },
+      transaction: <T>(fn: (tx: TransactionScope) => Promise<T>) =>
+        self.#inTransaction(alias, 'override', ModelRegistry.NONE, currentRouteContext(), fn),
+      getOrCreate: <R = Row>(table: string, where: Values, defaults?: Values) =>
+        self.#inTransaction(alias, 'override', self.#models.get(table), currentRouteContext(), (tx) => tx.getOrCreate<R>(table, where, defaults)),
+      updateOrCreate: <R = Row>(table: string, where: Values, values: Values) =>
+        self.#inTransaction(alias, 'override', self.#models.get(table), currentRouteContext(), (tx) => tx.updateOrCreate<R>(table, where, values)),
+    }
+    return Object.freeze(view)
+  }
+
+  /** Where a read of `model` goes in `ctx`, and why. */
+  routeRead(model: ModelMeta, ctx: RouteContext): Route {
+    const answer = this.#chain.dbForRead(model, ctx)
+    const route: Route = answer !== undefined ? { alias: answer, reason: 'router' } : { alias: staticAlias(model, this.#modules), reason: 'static' }
+    if (this.#sticky && ctx !== emptyRouteContext) {
+      const written = this.#written.get(ctx)
+      if (written) {
+        const w = this.routeWrite(model, ctx).alias
+        if (w !== route.alias && written.has(w)) return { alias: w, reason: 'sticky' }
+      }
+    }
+    return route
+  }
+
+  /** Where a write of `model` goes in `ctx`, and why. */
+  routeWrite(model: ModelMeta, ctx: RouteContext): Route {
+    const answer = this.#chain.dbForWrite(model, ctx)
+    return answer !== undefined ? { alias: answer, reason: 'router' } : { alias: staticAlias(model, this.#modules), reason: 'static' }
+  }
+
+  /** The schema `schemaFor` names for this context and model, if any router answers. */
+  schemaFor(model: ModelMeta, ctx: RouteContext): string | undefined {
+    return this.#hasSchemaRouters ? this.#chain.schemaFor(ctx, model) : undefined
+  }
+
+  /**
+   * Reads or writes, decided by PostgreSQL's parser on engines that speak it (cached per
+   * text); other engines' statements count as writes unless the caller says otherwise.
+   */
+  async classify(sql: string, alias: string): Promise<StatementKind> {
+    const cached = this.#classifier.cached(sql)
+    if (cached) return cached
+    const spec: EngineSpec = this.pools.peekSpec(alias) ?? (await this.pools.spec(alias))
+    if (spec.capabilities.dialect !== 'postgres') return 'write'
+    return this.#classifier.classify(sql)
+  }
+
+  /** Records a write by `ctx` on `alias`, so later reads in that context stick to it. */
+  noteWrite(ctx: RouteContext, alias: string): void {
+    if (!this.#sticky || ctx === emptyRouteContext) return
+    let set = this.#written.get(ctx)
+    if (!set) this.#written.set(ctx, (set = new Set()))
+    set.add(alias)
+  }
+
+  report(decision: RouteDecision): void {
+    this.#onRoute?.(decision)
+  }
+
+  /** Closes every pool, after in-flight statements finish. */
+  close(): Promise<void> {
+    return this.pools.close()
+  }
+
+  async #run<R>(route: Route, kind: StatementKind, model: ModelMeta, ctx: RouteContext, sql: string, params: readonly unknown[], options: StatementOptions): Promise<RoutedResult<R>> {
+    const schema = this.schemaFor(model, ctx)
+    this.#onRoute?.({ alias: route.alias, kind, reason: route.reason, model, ...(schema !== undefined ? { schema } : {}) })
+    const lease = await this.pools.acquire(route.alias)
+    let result: QueryResult<R>
+    try {
+      const signal = options.signal
+      result =
+        schema !== undefined
+          ? await this.#applier().run<R>(lease.pool, sql, params, schema, { signal })
+          : await lease.pool.query<R>(sql, params, signal ? { signal } : undefined)
+    } finally {
+      lease.release()
+    }
+    if (kind === 'write') this.noteWrite(ctx, route.alias)
+    return { rows: result.rows, rowCount: result.rowCount, fields: result.fields, alias: route.alias }
+  }
+
+  async #inTransaction<T>(alias: string, reason: RouteReason, model: ModelMeta, ctx: RouteContext, fn: (tx: TransactionScope) => Promise<T>): Promise<T> {
+    const schema = this.schemaFor(model, ctx)
+    this.#onRoute?.({ alias, kind: 'write', reason, model, ...(schema !== undefined ? { schema } : {}) })
+    const lease = await this.pools.acquire(alias)
+    try {
+      const result = await lease.pool.transaction(
+        (tx) => fn(new TransactionScope(lease, tx, schema, schema !== undefined ? this.#applier() : undefined)),
+        schema !== undefined ? { schema } : undefined,
+      )
+      this.noteWrite(ctx, alias)
+      return result
+    } finally {
+      lease.release()
+    }
+  }
+
+  async #compound<T>(table: string, op: (target: CompoundTarget) => Promise<T>): Promise<T> {
+    const ctx = currentRouteContext()
+    const model = this.#models.get(table)
+    const route = this.routeWrite(model, ctx)
+    const schema = this.schemaFor(model, ctx)
+    if (schema !== undefined) {
+      // Statements of a compound operation must all see the tenant's schema: run it in one transaction.
+      return this.#inTransaction(route.alias, 'compound', model, ctx, (tx) => op(tx.compoundTarget()))
+    }
+    this.#onRoute?.({ alias: route.alias, kind: 'write', reason: 'compound', model })
+    const lease = await this.pools.acquire(route.alias)
+    try {
+      const result = await op(topLevelTarget(lease))
+      this.noteWrite(ctx, route.alias)
+      return result
+    } finally {
+      lease.release()
+    }
+  }
+
+  #applier(): SchemaApplier {
+    if (!this.#schemas) throw new Error('unreachable: schemaRouting is always set when a router implements schemaFor')
+    return this.#schemas
+  }
+}
+
+/** Outside a transaction: checks are autocommit statements (fresh snapshots), inserts get their own transaction. */
+function topLevelTarget(lease: PoolLease): CompoundTarget {
+  return {
+    capabilities: lease.pool.capabilities,
+    quoteIdentifier: (n) => lease.pool.quoteIdentifier(n),
+    db: lease.pool,
+    atomically: <T>(fn: (tx: EngineTransaction) => Promise<T>) => lease.pool.transaction(fn),
+  }
+}

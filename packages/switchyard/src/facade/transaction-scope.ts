@@ -1,0 +1,67 @@
+import type { EngineTransaction, QueryResult, Row } from '../engines/types.js'
+import type { PoolLease } from '../pools/pool-registry.js'
+import { getOrCreate, updateOrCreate, type CompoundResult, type CompoundTarget } from './compound.js'
+import type { Values } from './sql-builder.js'
+import type { RoutedResult, SchemaApplier, StatementOptions, TransactionExecutor } from './types.js'
+
+/**
+ * The `tx` handed to `sy.transaction(fn)`: every terminal runs on the transaction's single
+ * connection on the write alias, so reads inside it see its own uncommitted writes.
+ */
+export class TransactionScope implements TransactionExecutor {
+  readonly alias: string
+
+  constructor(
+    private readonly lease: PoolLease,
+    private readonly tx: EngineTransaction,
+    private readonly schema: string | undefined,
+    private readonly applier: SchemaApplier | undefined,
+  ) {
+    this.alias = lease.alias
+  }
+
+  read<R = Row>(sql: string, params: readonly unknown[] = [], _options?: StatementOptions): Promise<RoutedResult<R>> {
+    return this.#run<R>(sql, params)
+  }
+
+  write<R = Row>(sql: string, params: readonly unknown[] = [], _options?: StatementOptions): Promise<RoutedResult<R>> {
+    return this.#run<R>(sql, params)
+  }
+
+  async query<R = Row>(sql: string, params: readonly unknown[] = [], _options?: StatementOptions): Promise<RoutedResult<R>> {
+    return this.#run<R>(sql, params)
+  }
+
+  /** Nested transaction: a savepoint on the same connection. */
+  transaction<T>(fn: (tx: TransactionScope) => Promise<T>): Promise<T> {
+    return this.tx.transaction((inner) => fn(new TransactionScope(this.lease, inner, this.schema, this.applier)))
+  }
+
+  getOrCreate<R = Row>(table: string, where: Values, defaults?: Values): Promise<CompoundResult<R>> {
+    return getOrCreate<R>(this.compoundTarget(), table, where, defaults)
+  }
+
+  updateOrCreate<R = Row>(table: string, where: Values, values: Values): Promise<CompoundResult<R>> {
+    return updateOrCreate<R>(this.compoundTarget(), table, where, values)
+  }
+
+  /** Inside a transaction, atomic steps are savepoints and checks see the transaction's own writes. */
+  compoundTarget(): CompoundTarget {
+    const pool = this.lease.pool
+    const db = { query: <R = Row>(sql: string, params?: readonly unknown[]) => this.#run<R>(sql, params ?? []) }
+    return {
+      capabilities: pool.capabilities,
+      quoteIdentifier: (n) => pool.quoteIdentifier(n),
+      db,
+      atomically: (fn) => this.tx.transaction(fn),
+    }
+  }
+
+  async #run<R>(sql: string, params: readonly unknown[]): Promise<RoutedResult<R>> {
+    const result: QueryResult<R> =
+      this.schema !== undefined && this.applier
+        ? await this.applier.runInTransaction<R>(this.tx, this.lease.pool, sql, params, this.schema)
+        : await this.tx.query<R>(sql, params)
+    return { rows: result.rows, rowCount: result.rowCount, fields: result.fields, alias: this.alias }
+  }
+}

@@ -1,0 +1,71 @@
+import type { EnginePool, EngineSpec, EngineTransaction, QueryResult, Row } from '../engines/types.js'
+import type { AliasResolver } from '../pools/pool-registry.js'
+import type { DatabaseRouter, RouteDecision } from '../router/types.js'
+import type { ModelConfig, ModuleConfig } from '../router/static.js'
+import type { CompoundResult } from './compound.js'
+import type { Values } from './sql-builder.js'
+
+export interface SwitchyardOptions {
+  /** Aliases configured up front; `default` is where unrouted statements go. */
+  readonly databases: Readonly<Record<string, EngineSpec>>
+  /** Supplies further aliases on demand (thousands of tenant databases). */
+  readonly resolveAlias?: AliasResolver
+  /** Asked in order; the first that answers wins. */
+  readonly routers?: readonly DatabaseRouter[]
+  /** Models by table name, with the database or module they are pinned to. */
+  readonly models?: Readonly<Record<string, ModelConfig>>
+  readonly modules?: Readonly<Record<string, ModuleConfig>>
+  /** After a write inside a route context, later reads in that context use the write alias. Default true. */
+  readonly stickyAfterWrite?: boolean
+  /** Told of every routing decision. Must not throw. */
+  readonly onRoute?: (decision: RouteDecision) => void
+  /** LRU bound for pools opened through `resolveAlias`. Default 100. */
+  readonly maxOpenPools?: number
+  /** Cap on the connections all open pools may hold together. Default unbounded. */
+  readonly maxConnections?: number
+  /** Statement classification cache size (texts). Default 2 000. */
+  readonly classifierCacheSize?: number
+  /** How `schemaFor` answers are applied (strategy, shared schemas and tables). */
+  readonly schemaRouting?: SchemaApplier
+}
+
+/**
+ * Applies a `schemaFor` answer to one statement without leaving it on a pooled connection
+ * (see `SchemaRouter` in `switchyard/schema`).
+ */
+export interface SchemaApplier {
+  run<R = Row>(pool: EnginePool, sql: string, params: readonly unknown[], schema: string, options?: { signal?: AbortSignal }): Promise<QueryResult<R>>
+  runInTransaction<R = Row>(tx: EngineTransaction, pool: EnginePool, sql: string, params: readonly unknown[], schema: string): Promise<QueryResult<R>>
+}
+
+export interface StatementOptions {
+  /** The table (model) the statement is for; routers and static defaults decide by it. */
+  readonly model?: string
+  readonly signal?: AbortSignal
+  /** For `query` on engines whose SQL is not parsed: say it only reads. */
+  readonly kind?: 'read' | 'write'
+}
+
+export interface RoutedResult<R = Row> extends QueryResult<R> {
+  /** The alias that ran the statement. */
+  readonly alias: string
+}
+
+/** The statement terminals, the same on Switchyard, an `on(alias)` view and a transaction. */
+export interface Executor {
+  /** Runs on the read alias (`dbForRead`). */
+  read<R = Row>(sql: string, params?: readonly unknown[], options?: StatementOptions): Promise<RoutedResult<R>>
+  /** Runs on the write alias (`dbForWrite`). */
+  write<R = Row>(sql: string, params?: readonly unknown[], options?: StatementOptions): Promise<RoutedResult<R>>
+  /** Classifies the statement by parsing it, then reads or writes. */
+  query<R = Row>(sql: string, params?: readonly unknown[], options?: StatementOptions): Promise<RoutedResult<R>>
+  /** Finds the row matching `where` on the write alias, or inserts `where + defaults`. Never duplicates. */
+  getOrCreate<R = Row>(table: string, where: Values, defaults?: Values): Promise<CompoundResult<R>>
+  /** Updates the row matching `where`, or inserts `where + values`. */
+  updateOrCreate<R = Row>(table: string, where: Values, values: Values): Promise<CompoundResult<R>>
+}
+
+/** A transaction's handle: every terminal runs on its one connection. */
+export interface TransactionExecutor extends Executor {
+  readonly alias: string
+}

@@ -1,0 +1,194 @@
+import { ConfigurationError, SwitchyardError, UnknownAliasError } from '../errors.js'
+import type { EnginePool, EngineSpec } from '../engines/types.js'
+import { Lru } from '../util/lru.js'
+
+/** Supplies aliases on demand (`tenant:acme` → its connection details). `undefined` = unknown. */
+export type AliasResolver = (alias: string) => EngineSpec | undefined | Promise<EngineSpec | undefined>
+
+export interface PoolRegistryOptions {
+  /** Aliases configured up front. They are never evicted. */
+  readonly databases: Readonly<Record<string, EngineSpec>>
+  readonly resolveAlias?: AliasResolver
+  /** Most pools open at once for resolved aliases (an LRU). Default 100. */
+  readonly maxOpenPools?: number
+  /** Most connections all open pools may hold together (sum of their `max`). Default unbounded. */
+  readonly maxConnections?: number
+}
+
+interface Entry {
+  readonly alias: string
+  readonly spec: EngineSpec
+  readonly pool: EnginePool
+  readonly pinned: boolean
+  inFlight: number
+  evicted: boolean
+  drained?: () => void
+  closed?: Promise<void>
+}
+
+/** A pool borrowed for one statement or transaction; `release()` exactly once when done. */
+export interface PoolLease {
+  readonly alias: string
+  readonly spec: EngineSpec
+  readonly pool: EnginePool
+  release(): void
+}
+
+/**
+ * Opens pools lazily per alias and keeps resolved (tenant) pools in an LRU bounded by
+ * `maxOpenPools` and a global connection cap. An evicted pool stops taking new work but
+ * closes only after the statements it is running finish, so eviction never fails a query.
+ */
+export class PoolRegistry {
+  readonly #static: Readonly<Record<string, EngineSpec>>
+  readonly #resolve: AliasResolver | undefined
+  readonly #maxConnections: number
+  readonly #open = new Map<string, Entry>()
+  readonly #lru: Lru<string, Entry>
+  readonly #opening = new Map<string, Promise<Entry>>()
+  #connections = 0
+  #reservedPools = 0
+  /** Connections of evicted pools that are draining: already promised back to the budget. */
+  #freeing = 0
+  #closed = false
+
+  constructor(options: PoolRegistryOptions) {
+    this.#static = Object.freeze({ ...options.databases })
+    this.#resolve = options.resolveAlias
+    this.#maxConnections = options.maxConnections ?? Number.POSITIVE_INFINITY
+    const maxOpen = options.maxOpenPools ?? 100
+    if (!Number.isInteger(maxOpen) || maxOpen < 1) throw new ConfigurationError(`maxOpenPools must be a positive integer, got ${String(options.maxOpenPools)}`)
+    // Eviction is driven by hand (#evict) so the LRU never drops an entry on its own.
+    this.#lru = new Lru(Number.MAX_SAFE_INTEGER)
+    this.maxOpenPools = maxOpen
+  }
+
+  readonly maxOpenPools: number
+
+  /** Configured aliases plus the ones resolved and open now. */
+  knownAliases(): string[] {
+    return [...new Set([...Object.keys(this.#static), ...this.#open.keys()])]
+  }
+
+  /** The spec of an alias without opening its pool (resolving it if needed). */
+  async spec(alias: string): Promise<EngineSpec> {
+    const open = this.#open.get(alias)
+    if (open && !open.evicted) return open.spec
+    const configured = this.#static[alias]
+    if (configured) return configured
+    const resolved = await this.#resolve?.(alias)
+    if (!resolved) throw new UnknownAliasError(alias, this.knownAliases())
+    return resolved
+  }
+
+  /** Synchronous spec lookup for configured or currently open aliases. */
+  peekSpec(alias: string): EngineSpec | undefined {
+    return this.#static[alias] ?? this.#open.get(alias)?.spec
+  }
+
+  async acquire(alias: string): Promise<PoolLease> {
+    if (this.#closed) throw new SwitchyardError('CLOSED', 'Switchyard has been closed')
+    let entry = this.#open.get(alias)
+    // A pool can be evicted by a concurrent open while we await ours: then open it again.
+    while (!entry || entry.evicted) entry = await this.#openPool(alias)
+    if (!entry.pinned) this.#lru.get(alias)
+    entry.inFlight++
+    let released = false
+    const e = entry
+    return {
+      alias,
+      spec: e.spec,
+      pool: e.pool,
+      release: () => {
+        if (released) return
+        released = true
+        e.inFlight--
+        if (e.inFlight === 0) e.drained?.()
+      },
+    }
+  }
+
+  /** Open pools and connections, for metrics and tests. */
+  stats(): { openPools: number; resolvedPools: number; connectionBudgetUsed: number } {
+    return { openPools: this.#open.size, resolvedPools: this.#lru.size, connectionBudgetUsed: this.#connections }
+  }
+
+  isOpen(alias: string): boolean {
+    const e = this.#open.get(alias)
+    return e !== undefined && !e.evicted
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    await Promise.all([...this.#open.values()].map((e) => this.#retire(e)))
+  }
+
+  async #openPool(alias: string): Promise<Entry> {
+    let opening = this.#opening.get(alias)
+    if (!opening) {
+      opening = (async () => {
+        const configured = this.#static[alias]
+        const spec = configured ?? (await this.#resolve?.(alias))
+        if (!spec) throw new UnknownAliasError(alias, this.knownAliases())
+        const pinned = configured !== undefined
+        await this.#makeRoom(pinned ? 0 : 1, spec.maxConnections)
+        let pool: EnginePool
+        try {
+          pool = spec.createPool()
+        } catch (err) {
+          if (!pinned) this.#reservedPools--
+          this.#connections -= spec.maxConnections
+          throw err
+        }
+        const entry: Entry = { alias, spec, pool, pinned, inFlight: 0, evicted: false }
+        this.#open.set(alias, entry)
+        if (!pinned) {
+          this.#reservedPools--
+          this.#lru.set(alias, entry)
+        }
+        return entry
+      })().finally(() => this.#opening.delete(alias))
+      this.#opening.set(alias, opening)
+    }
+    return opening
+  }
+
+  /** Evicts least recently used resolved pools until one more pool with `connections` fits. */
+  async #makeRoom(pools: number, connections: number): Promise<void> {
+    const waits: Promise<void>[] = []
+    while (this.#lru.size + this.#reservedPools + pools > this.maxOpenPools || this.#connections - this.#freeing + connections > this.#maxConnections) {
+      const oldest = this.#lru.evictOldest()
+      if (!oldest) {
+        if (this.#connections - this.#freeing + connections > this.#maxConnections) {
+          throw new ConfigurationError(
+            `Cannot open another pool: the connection cap (${this.#maxConnections}) is taken by configured aliases`,
+          )
+        }
+        break
+      }
+      // Waiting for the evicted pool to close keeps the connection cap strict.
+      waits.push(this.#retire(oldest[1]))
+    }
+    // Reserve synchronously, before any await, so concurrent opens cannot both take the last slot.
+    this.#reservedPools += pools
+    this.#connections += connections
+    await Promise.all(waits)
+  }
+
+  #retire(entry: Entry): Promise<void> {
+    if (entry.closed) return entry.closed
+    entry.evicted = true
+    this.#lru.delete(entry.alias)
+    if (this.#open.get(entry.alias) === entry) this.#open.delete(entry.alias)
+    this.#freeing += entry.spec.maxConnections
+    const drained = entry.inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => (entry.drained = resolve))
+    entry.closed = drained
+      .then(() => entry.pool.close())
+      .catch(() => {})
+      .finally(() => {
+        this.#freeing -= entry.spec.maxConnections
+        this.#connections -= entry.spec.maxConnections
+      })
+    return entry.closed
+  }
+}
