@@ -50,6 +50,7 @@ export class PoolRegistry {
   #reservedPools = 0
   /** Connections of evicted pools that are draining: already promised back to the budget. */
   #freeing = 0
+  #progress: (() => void)[] = []
   #closed = false
 
   constructor(options: PoolRegistryOptions) {
@@ -138,6 +139,7 @@ export class PoolRegistry {
         } catch (err) {
           if (!pinned) this.#reservedPools--
           this.#connections -= spec.maxConnections
+          this.#notify()
           throw err
         }
         const entry: Entry = { alias, spec, pool, pinned, inFlight: 0, evicted: false }
@@ -146,6 +148,7 @@ export class PoolRegistry {
           this.#reservedPools--
           this.#lru.set(alias, entry)
         }
+        this.#notify()
         return entry
       })().finally(() => this.#opening.delete(alias))
       this.#opening.set(alias, opening)
@@ -153,26 +156,36 @@ export class PoolRegistry {
     return opening
   }
 
-  /** Evicts least recently used resolved pools until one more pool with `connections` fits. */
+  /**
+   * Evicts least recently used resolved pools until one more pool with `connections` fits.
+   * When the budget is held by pools still being opened or drained, waits for them instead
+   * of failing: they become evictable (or free) shortly.
+   */
   async #makeRoom(pools: number, connections: number): Promise<void> {
-    const waits: Promise<void>[] = []
-    while (this.#lru.size + this.#reservedPools + pools > this.maxOpenPools || this.#connections - this.#freeing + connections > this.#maxConnections) {
-      const oldest = this.#lru.evictOldest()
-      if (!oldest) {
-        if (this.#connections - this.#freeing + connections > this.#maxConnections) {
-          throw new ConfigurationError(
-            `Cannot open another pool: the connection cap (${this.#maxConnections}) is taken by configured aliases`,
-          )
-        }
-        break
+    for (;;) {
+      while (this.#lru.size + this.#reservedPools + pools > this.maxOpenPools || this.#connections - this.#freeing + connections > this.#maxConnections) {
+        const oldest = this.#lru.evictOldest()
+        if (!oldest) break
+        void this.#retire(oldest[1])
       }
-      // Waiting for the evicted pool to close keeps the connection cap strict.
-      waits.push(this.#retire(oldest[1]))
+      const poolsFit = this.#lru.size + this.#reservedPools + pools <= this.maxOpenPools
+      // Connections of draining pools still count until they are closed: the cap is strict.
+      const connectionsFit = this.#connections + connections <= this.#maxConnections
+      if (poolsFit && connectionsFit) break
+      if (this.#reservedPools === 0 && this.#freeing === 0 && this.#lru.size === 0) {
+        throw new ConfigurationError(`Cannot open another pool: the connection cap (${this.#maxConnections}) is taken by configured aliases`)
+      }
+      await new Promise<void>((resolve) => this.#progress.push(resolve))
     }
-    // Reserve synchronously, before any await, so concurrent opens cannot both take the last slot.
+    // Reserve synchronously, right after the check, so concurrent opens cannot both take the last slot.
     this.#reservedPools += pools
     this.#connections += connections
-    await Promise.all(waits)
+  }
+
+  /** Wakes opens waiting for room: a pool finished opening or closing. */
+  #notify(): void {
+    const waiting = this.#progress.splice(0)
+    for (const wake of waiting) wake()
   }
 
   #retire(entry: Entry): Promise<void> {
@@ -188,6 +201,7 @@ export class PoolRegistry {
       .finally(() => {
         this.#freeing -= entry.spec.maxConnections
         this.#connections -= entry.spec.maxConnections
+        this.#notify()
       })
     return entry.closed
   }
