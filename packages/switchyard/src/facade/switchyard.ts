@@ -8,6 +8,8 @@ import type { ModelMeta, RouteDecision, RouteReason } from '../router/types.js'
 import { getOrCreate, updateOrCreate, type CompoundResult, type CompoundTarget } from './compound.js'
 import type { Values } from './sql-builder.js'
 import { TransactionScope } from './transaction-scope.js'
+import { routedKysely, type RoutedKyselyOptions } from '../kysely/index.js'
+import type { Kysely } from 'kysely'
 import type { Executor, RoutedResult, SchemaApplier, StatementOptions, SwitchyardOptions } from './types.js'
 
 interface Route {
@@ -124,6 +126,19 @@ export class Switchyard implements Executor {
         self.#inTransaction(alias, 'override', self.#models.get(table), currentRouteContext(), (tx) => tx.updateOrCreate<R>(table, where, values)),
     }
     return Object.freeze(view)
+  }
+
+  /**
+   * A Kysely instance routed by this Switchyard (see `routedKysely`).
+   *
+   * @example
+   * ```ts
+   * const db = sy.kysely<DB>()
+   * await db.selectFrom('orders').selectAll().execute() // runs on dbForRead's alias
+   * ```
+   */
+  kysely<DB>(options?: RoutedKyselyOptions): Kysely<DB> {
+    return routedKysely<DB>(this, options)
   }
 
   /** Where a read of `model` goes in `ctx`, and why. */

@@ -1,0 +1,99 @@
+import type { CompiledQuery, DatabaseConnection, QueryResult, TransactionSettings } from 'kysely'
+import { currentRouteContext } from '../context/route-context.js'
+import { CrossDatabaseRelationError, UnsupportedError } from '../errors.js'
+import type { Switchyard } from '../facade/switchyard.js'
+import type { TransactionScope } from '../facade/transaction-scope.js'
+import type { RoutedResult } from '../facade/types.js'
+import { kindOfNode, tablesOfNode } from './query-tree.js'
+
+class Rollback extends Error {}
+
+/**
+ * A Kysely connection that routes each statement by itself. Outside a transaction it holds
+ * nothing: every statement borrows a pool for its own alias. Inside one it is bound to the
+ * transaction's single connection on the write alias.
+ */
+export class RoutedConnection implements DatabaseConnection {
+  #tx: TransactionScope | undefined
+  #finish: { commit: () => void; rollback: (err: Error) => void } | undefined
+  #done: Promise<void> | undefined
+
+  constructor(private readonly sy: Switchyard) {}
+
+  async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
+    const params = compiled.parameters
+    if (this.#tx) return toKysely(await this.#tx.query<R>(compiled.sql, params))
+    const ctx = currentRouteContext()
+    const tables = tablesOfNode(compiled.query)
+    const model = this.sy.model(tables[0])
+    let kind = kindOfNode(compiled.query)
+    if (kind === undefined) kind = await this.sy.classify(compiled.sql, this.sy.routeRead(model, ctx).alias)
+    this.#guardRelations(tables, kind)
+    const options = { model: tables[0] }
+    const result = kind === 'read' ? await this.sy.read<R>(compiled.sql, params, options) : await this.sy.write<R>(compiled.sql, params, options)
+    return toKysely(result)
+  }
+
+  // eslint-disable-next-line require-yield
+  async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
+    throw new UnsupportedError('Streaming is not supported through a routed Kysely instance')
+  }
+
+  async begin(settings: TransactionSettings): Promise<void> {
+    let started!: () => void
+    const ready = new Promise<void>((resolve) => (started = resolve))
+    this.#done = this.sy.transaction(async (tx) => {
+      if (settings.isolationLevel || settings.accessMode) {
+        const parts = [settings.isolationLevel && `isolation level ${settings.isolationLevel}`, settings.accessMode].filter(Boolean)
+        await tx.query(`set transaction ${parts.join(' ')}`)
+      }
+      this.#tx = tx
+      started()
+      // The transaction stays open until Kysely commits or rolls back through this connection.
+      await new Promise<void>((commit, rollback) => (this.#finish = { commit, rollback }))
+    })
+    await Promise.race([ready, this.#done])
+  }
+
+  async commit(): Promise<void> {
+    this.#finish?.commit()
+    await this.#end()
+  }
+
+  async rollback(): Promise<void> {
+    this.#finish?.rollback(new Rollback())
+    await this.#end().catch((err: unknown) => {
+      if (!(err instanceof Rollback)) throw err
+    })
+  }
+
+  async #end(): Promise<void> {
+    try {
+      await this.#done
+    } finally {
+      this.#tx = undefined
+      this.#finish = undefined
+      this.#done = undefined
+    }
+  }
+
+  /** Tables on different aliases may not meet in one statement unless a router allows it. */
+  #guardRelations(tables: readonly string[], kind: 'read' | 'write'): void {
+    if (tables.length < 2) return
+    const ctx = currentRouteContext()
+    const route = (t: string) => (kind === 'read' ? this.sy.routeRead(this.sy.model(t), ctx) : this.sy.routeWrite(this.sy.model(t), ctx)).alias
+    const [first, ...rest] = tables as [string, ...string[]]
+    const firstAlias = route(first)
+    for (const other of rest) {
+      const otherAlias = route(other)
+      const allowed = this.sy.routers.allowRelation(this.sy.model(first), this.sy.model(other), ctx)
+      if (allowed === false || (allowed === undefined && otherAlias !== firstAlias)) {
+        throw new CrossDatabaseRelationError({ table: first, alias: firstAlias }, { table: other, alias: otherAlias })
+      }
+    }
+  }
+}
+
+function toKysely<R>(result: RoutedResult<R>): QueryResult<R> {
+  return { rows: result.rows, numAffectedRows: BigInt(result.rowCount) }
+}
