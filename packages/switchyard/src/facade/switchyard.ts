@@ -197,8 +197,8 @@ export class Switchyard implements Executor {
 
   async #run<R>(route: Route, kind: StatementKind, model: ModelMeta, ctx: RouteContext, sql: string, params: readonly unknown[], options: StatementOptions): Promise<RoutedResult<R>> {
     const schema = this.schemaFor(model, ctx)
-    this.#onRoute?.({ alias: route.alias, kind, reason: route.reason, model, ...(schema !== undefined ? { schema } : {}) })
-    const lease = await this.pools.acquire(route.alias)
+    if (this.#onRoute) this.#onRoute({ alias: route.alias, kind, reason: route.reason, model, ...(schema !== undefined ? { schema } : {}) })
+    const lease = this.pools.tryAcquire(route.alias) ?? (await this.pools.acquire(route.alias))
     let result: QueryResult<R>
     try {
       const signal = options.signal

@@ -87,17 +87,28 @@ export class PoolRegistry {
     return this.#static[alias] ?? this.#open.get(alias)?.spec
   }
 
+  /** The synchronous fast path: a lease on an already open pool, or undefined. */
+  tryAcquire(alias: string): PoolLease | undefined {
+    const entry = this.#open.get(alias)
+    if (!entry || entry.evicted || this.#closed) return undefined
+    if (!entry.pinned) this.#lru.get(alias)
+    return this.#lease(entry)
+  }
+
   async acquire(alias: string): Promise<PoolLease> {
     if (this.#closed) throw new SwitchyardError('CLOSED', 'Switchyard has been closed')
     let entry = this.#open.get(alias)
     // A pool can be evicted by a concurrent open while we await ours: then open it again.
     while (!entry || entry.evicted) entry = await this.#openPool(alias)
     if (!entry.pinned) this.#lru.get(alias)
-    entry.inFlight++
+    return this.#lease(entry)
+  }
+
+  #lease(e: Entry): PoolLease {
+    e.inFlight++
     let released = false
-    const e = entry
     return {
-      alias,
+      alias: e.alias,
       spec: e.spec,
       pool: e.pool,
       release: () => {

@@ -3,6 +3,7 @@ import type {
   EngineCapabilities,
   EnginePool,
   EngineTransaction,
+  FieldInfo,
   PoolStats,
   QueryOptions,
   QueryResult,
@@ -25,12 +26,25 @@ export const POSTGRES_CAPABILITIES: EngineCapabilities = Object.freeze({
 
 type PgResult = pg.QueryResult<Row>
 
-function toResult<R>(res: PgResult): QueryResult<R> {
-  return {
-    rows: res.rows as R[],
-    rowCount: res.command === 'SELECT' ? res.rows.length : (res.rowCount ?? res.rows.length),
-    fields: (res.fields ?? []).map((f) => ({ name: f.name, type: String(f.dataTypeID) })),
+/** Field descriptions are built only when asked for: most callers never read them. */
+class PgQueryResult<R> implements QueryResult<R> {
+  readonly rows: R[]
+  readonly rowCount: number
+  readonly #res: PgResult
+
+  constructor(res: PgResult) {
+    this.#res = res
+    this.rows = res.rows as R[]
+    this.rowCount = res.command === 'SELECT' ? res.rows.length : (res.rowCount ?? res.rows.length)
   }
+
+  get fields(): FieldInfo[] {
+    return (this.#res.fields ?? []).map((f) => ({ name: f.name, type: String(f.dataTypeID) }))
+  }
+}
+
+function toResult<R>(res: PgResult): QueryResult<R> {
+  return new PgQueryResult<R>(res)
 }
 
 export class PostgresPool implements EnginePool {
@@ -51,10 +65,18 @@ export class PostgresPool implements EnginePool {
     if (options?.schema !== undefined) {
       return this.transaction((tx) => tx.query<R>(sql, params, { signal: options.signal }), { schema: options.schema })
     }
+    if (!options?.signal) {
+      // The hot path: pg.Pool.query checks out, runs and releases (destroying a broken client) itself.
+      try {
+        return toResult<R>(await this.#pool.query<Row>(sql, params as unknown[]))
+      } catch (err) {
+        throw isConnectionFailure(err) ? toConnectionError(err, this.#target) : toQueryError(err)
+      }
+    }
     const client = await this.#connect()
     let broken: Error | undefined
     try {
-      return await this.#run<R>(client, sql, params, options?.signal)
+      return await this.#run<R>(client, sql, params, options.signal)
     } catch (err) {
       if (isConnectionFailure((err as { cause?: unknown }).cause)) broken = err as Error
       throw err

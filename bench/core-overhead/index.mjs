@@ -1,0 +1,54 @@
+// The same point query through sy.read and through a bare pg.Pool, interleaved in one run.
+// Usage: npm run build && node bench/core-overhead/index.mjs   (BENCH_SECONDS=20 per variant by default)
+import pg from 'pg'
+import { randomBytes } from 'node:crypto'
+import { createSwitchyard, withRouteContext } from '../../packages/switchyard/dist/index.js'
+import { postgres } from '../../packages/switchyard/dist/engines/postgres/index.js'
+import { interleave, report } from '../lib/measure.mjs'
+
+const seconds = Number(process.env.BENCH_SECONDS ?? 20)
+const clients = Number(process.env.BENCH_CLIENTS ?? 16)
+const host = process.env.PGHOST ?? '127.0.0.1'
+const user = process.env.PGUSER ?? 'postgres'
+const name = `sy_bench_${randomBytes(4).toString('hex')}`
+const ROWS = 10_000
+const SQL = 'select id, name, qty from items where id = $1'
+
+const admin = new pg.Client({ host, user, database: 'postgres' })
+await admin.connect()
+await admin.query(`create database "${name}"`)
+try {
+  const setup = new pg.Client({ host, user, database: name })
+  await setup.connect()
+  await setup.query('create table items (id int primary key, name text not null, qty int not null)')
+  await setup.query(`insert into items select g, 'item ' || g, g % 100 from generate_series(1, ${ROWS}) g`)
+  await setup.query('analyze items')
+  await setup.end()
+
+  const bare = new pg.Pool({ host, user, database: name, max: 10 })
+  const sy = createSwitchyard({
+    databases: {
+      default: postgres({ host, user, database: name, max: 10 }),
+      replica: postgres({ host, user, database: name, max: 10 }),
+    },
+    // The usual production shape: a read/write router and a route context per request.
+    routers: [{ dbForRead: () => 'replica', dbForWrite: () => 'default' }],
+  })
+  const nextArg = (i) => (i * 7919) % ROWS + 1
+  const results = await interleave(
+    [
+      { name: 'bare pg.Pool', op: (id) => bare.query(SQL, [id]) },
+      { name: 'sy.read (router + route context)', op: (id) => withRouteContext({ tenant: 'acme' }, () => sy.read(SQL, [id], { model: 'items' })) },
+      { name: 'sy.query (classified, cached)', op: (id) => sy.query(SQL, [id]) },
+    ],
+    { clients, seconds, rounds: 10, nextArg },
+  )
+  report(`core overhead: point query, ${clients} clients, ${seconds}s per variant, interleaved`, results)
+  const [b, r] = results
+  console.log(`\nrouted/direct throughput ${(r.throughput / b.throughput).toFixed(3)} (target >= 0.97), p99 ratio ${(r.p99 / b.p99).toFixed(3)} (target <= 1.05)`)
+  await bare.end()
+  await sy.close()
+} finally {
+  await admin.query(`drop database if exists "${name}" with (force)`)
+  await admin.end()
+}
