@@ -2,6 +2,7 @@ import type { EngineTransaction, QueryResult, Row } from '../engines/types.js'
 import type { PoolLease } from '../pools/pool-registry.js'
 import { getOrCreate, updateOrCreate, type CompoundResult, type CompoundTarget } from './compound.js'
 import type { Values } from './sql-builder.js'
+import { RoutedQueryResult } from './routed-result.js'
 import type { RoutedResult, SchemaApplier, StatementOptions, TransactionExecutor } from './types.js'
 
 /**
@@ -62,6 +63,6 @@ export class TransactionScope implements TransactionExecutor {
       this.schema !== undefined && this.applier
         ? await this.applier.runInTransaction<R>(this.tx, this.lease.pool, sql, params, this.schema)
         : await this.tx.query<R>(sql, params)
-    return { rows: result.rows, rowCount: result.rowCount, fields: result.fields, alias: this.alias }
+    return new RoutedQueryResult<R>(result, this.alias)
   }
 }

@@ -61,22 +61,23 @@ export class PostgresPool implements EnginePool {
     this.#pool.on('error', () => {})
   }
 
-  async query<R = Row>(sql: string, params: readonly unknown[] = [], options?: QueryOptions): Promise<QueryResult<R>> {
+  query<R = Row>(sql: string, params: readonly unknown[] = [], options?: QueryOptions): Promise<QueryResult<R>> {
     if (options?.schema !== undefined) {
       return this.transaction((tx) => tx.query<R>(sql, params, { signal: options.signal }), { schema: options.schema })
     }
-    if (!options?.signal) {
-      // The hot path: pg.Pool.query checks out, runs and releases (destroying a broken client) itself.
-      try {
-        return toResult<R>(await this.#pool.query<Row>(sql, params as unknown[]))
-      } catch (err) {
-        throw isConnectionFailure(err) ? toConnectionError(err, this.#target) : toQueryError(err)
-      }
-    }
+    if (options?.signal) return this.#queryCancellable<R>(sql, params, options.signal)
+    // The hot path, kept free of extra async frames: pg.Pool.query checks out, runs and
+    // releases (destroying a broken client) by itself.
+    return this.#pool.query<Row>(sql, params as unknown[]).then(toResult<R>, (err: unknown) => {
+      throw isConnectionFailure(err) ? toConnectionError(err, this.#target) : toQueryError(err)
+    })
+  }
+
+  async #queryCancellable<R>(sql: string, params: readonly unknown[], signal: AbortSignal): Promise<QueryResult<R>> {
     const client = await this.#connect()
     let broken: Error | undefined
     try {
-      return await this.#run<R>(client, sql, params, options.signal)
+      return await this.#run<R>(client, sql, params, signal)
     } catch (err) {
       if (isConnectionFailure((err as { cause?: unknown }).cause)) broken = err as Error
       throw err
