@@ -79,7 +79,8 @@ export interface TempDatabase {
   drop(): Promise<void>
 }
 
-async function pgAdmin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
+/** Runs `fn` on a short-lived connection to the `postgres` maintenance database. */
+export async function pgAdmin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
   const c = new pg.Client({ host: PG_HOST, port: PG_PORT, user: PG_USER, database: 'postgres' })
   await c.connect()
   try {

@@ -1,4 +1,4 @@
-import { sql } from 'kysely'
+import { sql, type Generated } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createSwitchyard, CrossDatabaseRelationError, type RouteDecision, type Switchyard } from '../../src/index.js'
 import { postgres } from '../../src/engines/postgres/index.js'
@@ -7,8 +7,8 @@ import { createTempPgDatabase, serviceAvailable, type TempDatabase } from '../..
 const ok = await serviceAvailable('postgres')
 
 interface DB {
-  items: { id: number; name: string }
-  audit: { id: number; note: string }
+  items: { id: Generated<number>; name: string }
+  audit: { id: Generated<number>; note: string }
 }
 
 describe.skipIf(!ok)('routed Kysely on real PostgreSQL', () => {

@@ -2,23 +2,13 @@ import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createSwitchyard, currentRouteContext, withRouteContext, type DatabaseRouter, type Switchyard } from '../../src/index.js'
 import { postgres } from '../../src/engines/postgres/index.js'
-import { PG_HOST, PG_PORT, PG_USER, randomName, serviceAvailable } from '../../../../test-support/services.js'
+import { PG_HOST, PG_PORT, PG_USER, pgAdmin, randomName, serviceAvailable } from '../../../../test-support/services.js'
 
 const ok = await serviceAvailable('postgres')
 
 const TENANTS = 200
 const run = randomName('sy_pools')
 const dbName = (i: number) => `${run}_${i}`
-
-async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ host: PG_HOST, port: PG_PORT, user: PG_USER, database: 'postgres' })
-  await c.connect()
-  try {
-    return await fn(c)
-  } finally {
-    await c.end()
-  }
-}
 
 const tenantRouter: DatabaseRouter = {
   dbForRead: (_m, ctx) => (ctx.tenant ? `tenant:${ctx.tenant}` : undefined),
@@ -33,14 +23,14 @@ describe.skipIf(!ok)(`${TENANTS} tenant databases behind a pool LRU`, () => {
 
   beforeAll(async () => {
     // One template database with the tagged table, cloned 200 times: much faster than 200 DDL runs.
-    await admin(async (c) => {
+    await pgAdmin(async (c) => {
       await c.query(`create database "${run}_tpl"`)
     })
     const tpl = new pg.Client({ host: PG_HOST, port: PG_PORT, user: PG_USER, database: `${run}_tpl` })
     await tpl.connect()
     await tpl.query(`create table t (tag text not null)`)
     await tpl.end()
-    await admin(async (c) => {
+    await pgAdmin(async (c) => {
       for (let i = 0; i < TENANTS; i++) await c.query(`create database "${dbName(i)}" template "${run}_tpl"`)
     })
     // Tag every database with its own tenant, through Switchyard's own pools.
@@ -62,7 +52,7 @@ describe.skipIf(!ok)(`${TENANTS} tenant databases behind a pool LRU`, () => {
 
   afterAll(async () => {
     await sy?.close()
-    await admin(async (c) => {
+    await pgAdmin(async (c) => {
       for (let i = 0; i < TENANTS; i++) await c.query(`drop database if exists "${dbName(i)}" with (force)`)
       await c.query(`drop database if exists "${run}_tpl" with (force)`)
     })
@@ -119,7 +109,7 @@ describe.skipIf(!ok)(`${TENANTS} tenant databases behind a pool LRU`, () => {
     expect(maxBudgetSeen).toBeLessThanOrEqual(40)
     expect(maxOpenSeen).toBeLessThanOrEqual(20)
     expect(maxOpenSeen).toBeGreaterThan(1)
-    const { rows } = await admin((c) => c.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where datname like $1`, [`${run}_%`]))
+    const { rows } = await pgAdmin((c) => c.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where datname like $1`, [`${run}_%`]))
     expect(rows[0]!.n).toBeLessThanOrEqual(40)
   }, 180_000)
 
