@@ -1,0 +1,138 @@
+import type { PGlite, Results, Transaction } from '@electric-sql/pglite'
+import { SwitchyardError } from '../../errors.js'
+import type {
+  EngineCapabilities,
+  EnginePool,
+  EngineTransaction,
+  PoolStats,
+  QueryOptions,
+  QueryResult,
+  Row,
+  TableInfo,
+  TransactionOptions,
+} from '../types.js'
+import { SavepointTransaction, quoteWith } from '../shared/transaction.js'
+import { toConnectionError, toQueryError } from './errors.js'
+import { LIST_SCHEMAS_SQL, introspectPglite } from './introspect.js'
+
+export const PGLITE_CAPABILITIES: EngineCapabilities = Object.freeze({
+  schemas: true,
+  transactionalDdl: true,
+  returning: true,
+  multipleConnections: false,
+  dialect: 'postgres',
+  placeholders: 'numbered',
+})
+
+type Runner = Pick<PGlite, 'query'> | Transaction
+
+function toResult<R>(res: Results<Row>): QueryResult<R> {
+  return {
+    rows: res.rows as R[],
+    rowCount: res.fields.length > 0 ? res.rows.length : (res.affectedRows ?? 0),
+    fields: res.fields.map((f) => ({ name: f.name, type: String(f.dataTypeID) })),
+  }
+}
+
+/**
+ * PGlite is one in-process connection. Its own mutex serialises statements, and its
+ * `transaction()` holds the connection exclusively until the callback settles, so a
+ * statement from another caller never lands inside someone else's transaction.
+ */
+export class PglitePool implements EnginePool {
+  readonly engine = 'pglite'
+  readonly capabilities = PGLITE_CAPABILITIES
+  #db: Promise<PGlite> | undefined
+  #inFlight = 0
+  #idle: (() => void)[] = []
+  #closing: Promise<void> | undefined
+
+  constructor(
+    private readonly open: () => Promise<PGlite>,
+    private readonly owned: boolean,
+    private readonly target: string,
+  ) {}
+
+  query<R = Row>(sql: string, params: readonly unknown[] = [], options?: QueryOptions): Promise<QueryResult<R>> {
+    if (options?.schema !== undefined) {
+      return this.transaction((tx) => tx.query<R>(sql, params), { schema: options.schema })
+    }
+    return this.#track(async (db) => {
+      options?.signal?.throwIfAborted()
+      return run<R>(db, sql, params)
+    })
+  }
+
+  transaction<T>(fn: (tx: EngineTransaction) => Promise<T>, options?: TransactionOptions): Promise<T> {
+    return this.#track((db) =>
+      db.transaction(async (raw) => {
+        if (options?.readOnly) await run(raw, 'SET TRANSACTION READ ONLY', [])
+        if (options?.schema !== undefined) await run(raw, `select set_config('search_path', $1, true)`, [this.quoteIdentifier(options.schema)])
+        return fn(new SavepointTransaction((sql, params) => run(raw, sql, params)))
+      }),
+    )
+  }
+
+  async checkConnection(): Promise<void> {
+    await this.query('select 1')
+  }
+
+  introspect(options?: { schema?: string }): Promise<TableInfo[]> {
+    return introspectPglite(this, options?.schema)
+  }
+
+  async createSchema(name: string): Promise<void> {
+    await this.query(`create schema ${this.quoteIdentifier(name)}`)
+  }
+
+  async dropSchema(name: string, options?: { cascade?: boolean }): Promise<void> {
+    await this.query(`drop schema if exists ${this.quoteIdentifier(name)}${options?.cascade ? ' cascade' : ''}`)
+  }
+
+  async listSchemas(): Promise<string[]> {
+    const { rows } = await this.query<{ name: string }>(LIST_SCHEMAS_SQL)
+    return rows.map((r) => r.name)
+  }
+
+  quoteIdentifier(name: string): string {
+    return quoteWith('"', name)
+  }
+
+  stats(): PoolStats {
+    return { total: this.#db ? 1 : 0, idle: this.#inFlight === 0 && this.#db ? 1 : 0, waiting: Math.max(0, this.#inFlight - 1) }
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      if (this.#inFlight > 0) await new Promise<void>((resolve) => this.#idle.push(resolve))
+      if (this.owned && this.#db) await (await this.#db.catch(() => undefined))?.close()
+    })()
+    return this.#closing
+  }
+
+  async #track<T>(fn: (db: PGlite) => Promise<T>): Promise<T> {
+    if (this.#closing) throw new SwitchyardError('POOL_CLOSED', `PGlite pool for ${this.target} is closed`)
+    this.#inFlight++
+    try {
+      return await fn(await this.#connect())
+    } finally {
+      if (--this.#inFlight === 0) for (const wake of this.#idle.splice(0)) wake()
+    }
+  }
+
+  #connect(): Promise<PGlite> {
+    this.#db ??= this.open().catch((err: unknown) => {
+      this.#db = undefined
+      throw toConnectionError(err, this.target)
+    })
+    return this.#db
+  }
+}
+
+async function run<R>(db: Runner, sql: string, params: readonly unknown[]): Promise<QueryResult<R>> {
+  try {
+    return toResult<R>(await db.query<Row>(sql, params as unknown[]))
+  } catch (err) {
+    throw toQueryError(err)
+  }
+}

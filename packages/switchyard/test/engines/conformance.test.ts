@@ -1,0 +1,197 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { EnginePool } from '../../src/engines/types.js'
+import { QueryError, SwitchyardError, UniqueViolationError, UnsupportedError } from '../../src/errors.js'
+import { randomName } from '../../../../test-support/services.js'
+import { engines } from './engines.js'
+
+for (const engine of engines) {
+  describe.skipIf(!engine.available)(`engine conformance: ${engine.name}`, () => {
+    let pool: EnginePool
+    let cleanup: () => Promise<void>
+    /** The engine's placeholder for parameter n (1-based). */
+    const p = (n: number) => (pool.capabilities.placeholders === 'numbered' ? `$${n}` : '?')
+
+    beforeAll(async () => {
+      const made = await engine.make()
+      cleanup = made.cleanup
+      pool = made.spec.createPool()
+      await pool.query('create table items (id integer primary key, name varchar(100) not null unique, note text)')
+    })
+    afterAll(async () => {
+      await pool?.close()
+      await cleanup?.()
+    })
+
+    it('runs parameterised statements and reports rowCount for each kind', async () => {
+      const ins = await pool.query(`insert into items (id, name, note) values (${p(1)}, ${p(2)}, ${p(3)}), (${p(4)}, ${p(5)}, ${p(6)})`, [1, 'apple', null, 2, 'pear', 'ripe'])
+      expect(ins.rowCount).toBe(2)
+      const sel = await pool.query<{ id: number; name: string; note: string | null }>(`select id, name, note from items where name = ${p(1)}`, ['apple'])
+      expect(sel.rows).toEqual([{ id: 1, name: 'apple', note: null }])
+      expect(sel.rowCount).toBe(1)
+      expect(sel.fields.map((f) => f.name)).toEqual(['id', 'name', 'note'])
+      const upd = await pool.query(`update items set note = ${p(1)} where id in (1, 2)`, ['x'])
+      expect(upd.rowCount).toBe(2)
+      const del = await pool.query(`delete from items where id = ${p(1)}`, [2])
+      expect(del.rowCount).toBe(1)
+      const none = await pool.query(`select * from items where id = ${p(1)}`, [999])
+      expect(none).toMatchObject({ rows: [], rowCount: 0 })
+    })
+
+    it('a parameter is data, never SQL', async () => {
+      const evil = `x'); drop table items; --`
+      await pool.query(`insert into items (id, name) values (${p(1)}, ${p(2)})`, [3, evil])
+      const { rows } = await pool.query<{ name: string }>(`select name from items where id = ${p(1)}`, [3])
+      expect(rows).toEqual([{ name: evil }])
+    })
+
+    it('commits a transaction when the function resolves and rolls it back when it throws', async () => {
+      const out = await pool.transaction(async (tx) => {
+        await tx.query(`insert into items (id, name) values (${p(1)}, ${p(2)})`, [10, 'committed'])
+        return 'done'
+      })
+      expect(out).toBe('done')
+      await expect(
+        pool.transaction(async (tx) => {
+          await tx.query(`insert into items (id, name) values (${p(1)}, ${p(2)})`, [11, 'rolled back'])
+          throw new Error('nope')
+        }),
+      ).rejects.toThrow('nope')
+      const { rows } = await pool.query<{ id: number }>('select id from items where id in (10, 11) order by id')
+      expect(rows.map((r) => Number(r.id))).toEqual([10])
+    })
+
+    it('a nested transaction is a savepoint: its failure keeps the outer work', async () => {
+      await pool.transaction(async (tx) => {
+        await tx.query(`insert into items (id, name) values (${p(1)}, ${p(2)})`, [20, 'outer'])
+        await expect(
+          tx.transaction(async (inner) => {
+            await inner.query(`insert into items (id, name) values (${p(1)}, ${p(2)})`, [21, 'inner'])
+            throw new Error('inner fails')
+          }),
+        ).rejects.toThrow('inner fails')
+        await tx.transaction((inner) => inner.query(`insert into items (id, name) values (${p(1)}, ${p(2)})`, [22, 'inner kept']))
+      })
+      const { rows } = await pool.query<{ id: number }>('select id from items where id between 20 and 29 order by id')
+      expect(rows.map((r) => Number(r.id))).toEqual([20, 22])
+    })
+
+    it('a failing statement inside a transaction rolls back all of it', async () => {
+      await expect(
+        pool.transaction(async (tx) => {
+          await tx.query(`insert into items (id, name) values (${p(1)}, ${p(2)})`, [30, 'first'])
+          await tx.query('insert into no_such_table values (1)')
+        }),
+      ).rejects.toBeInstanceOf(QueryError)
+      const { rows } = await pool.query('select id from items where id = 30')
+      expect(rows).toEqual([])
+    })
+
+    it('reports a unique violation as UniqueViolationError', async () => {
+      const err = await pool.query(`insert into items (id, name) values (${p(1)}, ${p(2)})`, [40, 'apple']).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(UniqueViolationError)
+      expect(err).toMatchObject({ code: 'UNIQUE_VIOLATION' })
+    })
+
+    it('introspects tables and columns with types and nullability', async () => {
+      await pool.query('create table shapes (sid integer not null, label varchar(20), weight real)')
+      const tables = await pool.introspect()
+      const shapes = tables.find((t) => t.name === 'shapes')
+      expect(shapes?.columns.map((c) => c.name)).toEqual(['sid', 'label', 'weight'])
+      expect(shapes?.columns.map((c) => c.nullable)).toEqual([false, true, true])
+      expect(shapes?.columns[0]?.type).toMatch(/int/)
+      expect(shapes?.columns[1]?.type).toMatch(/char/)
+      expect(tables.some((t) => t.name === 'items')).toBe(true)
+    })
+
+    it('creates, lists and drops schemas (MySQL: databases; SQLite: attached files)', async () => {
+      const name = randomName('sy_schema')
+      await pool.createSchema(name)
+      try {
+        expect(await pool.listSchemas()).toContain(name)
+        await pool.query(`create table ${pool.quoteIdentifier(name)}.inside (v integer)`)
+        expect((await pool.introspect({ schema: name })).map((t) => t.name)).toEqual(['inside'])
+      } finally {
+        await pool.dropSchema(name, { cascade: true })
+      }
+      expect(await pool.listSchemas()).not.toContain(name)
+    })
+
+    it('runs one statement in a given schema without changing the default afterwards', async () => {
+      const name = randomName('sy_scoped')
+      await pool.createSchema(name)
+      try {
+        await pool.query(`create table ${pool.quoteIdentifier(name)}.items (id integer, tag varchar(20))`)
+        await pool.query(`insert into ${pool.quoteIdentifier(name)}.items values (1, 'scoped')`)
+        if (engine.name === 'sqlite') {
+          // SQLite resolves unqualified names main-first: it cannot scope a statement, and says so.
+          await expect(pool.query('select tag from items', [], { schema: name })).rejects.toBeInstanceOf(UnsupportedError)
+          return
+        }
+        const scoped = await pool.query<{ tag: string }>('select tag from items', [], { schema: name })
+        expect(scoped.rows).toEqual([{ tag: 'scoped' }])
+        const inTx = await pool.transaction((tx) => tx.query<{ tag: string }>('select tag from items'), { schema: name })
+        expect(inTx.rows).toEqual([{ tag: 'scoped' }])
+        // Every pooled connection is back on the default: the main table is what we see.
+        const after = await Promise.all(Array.from({ length: 6 }, () => pool.query<{ n: number }>('select count(*) as n from items where id = 1')))
+        for (const r of after) expect(Number(r.rows[0]?.n)).toBe(1)
+        const probe = await Promise.all(Array.from({ length: 6 }, () => pool.query('select note from items where id = 1')))
+        for (const r of probe) expect(r.rows).toHaveLength(1)
+      } finally {
+        await pool.dropSchema(name, { cascade: true })
+      }
+    })
+
+    it('quotes identifiers so that embedded quotes round-trip through real DDL', async () => {
+      const table = `we"ird\`name`
+      const q = pool.quoteIdentifier(table)
+      await pool.query(`create table ${q} (${pool.quoteIdentifier('col"x')} integer)`)
+      await pool.query(`insert into ${q} values (7)`)
+      const { rows } = await pool.query<Record<string, number>>(`select * from ${q}`)
+      expect(rows).toEqual([{ 'col"x': 7 }])
+      expect((await pool.introspect()).some((t) => t.name === table)).toBe(true)
+    })
+
+    it.skipIf(!engine.slowStatement)('an abort signal cancels a long statement and the pool keeps working', async () => {
+      const controller = new AbortController()
+      const started = Date.now()
+      setTimeout(() => controller.abort(), 200)
+      const outcome = await pool.query(engine.slowStatement!(5), [], { signal: controller.signal }).then(
+        () => 'completed',
+        (e: unknown) => e,
+      )
+      expect(Date.now() - started).toBeLessThan(3000)
+      if (outcome !== 'completed') expect(outcome).toBeInstanceOf(SwitchyardError)
+      const { rows } = await pool.query<{ one: number }>('select 1 as one')
+      expect(Number(rows[0]?.one)).toBe(1)
+    })
+
+    it('an already-aborted signal runs nothing', async () => {
+      const controller = new AbortController()
+      controller.abort()
+      await expect(pool.query(`insert into items (id, name) values (${p(1)}, ${p(2)})`, [50, 'never'], { signal: controller.signal })).rejects.toThrow()
+      const { rows } = await pool.query('select id from items where id = 50')
+      expect(rows).toEqual([])
+    })
+
+    it('checks its connection', async () => {
+      await expect(pool.checkConnection()).resolves.toBeUndefined()
+    })
+
+    it('close() waits for the statement in flight, then refuses new ones with a clear error', async () => {
+      const made = await engine.make()
+      const own = made.spec.createPool()
+      try {
+        await own.query('create table t (v integer)')
+        const inFlight = own.query(engine.slowStatement ? engine.slowStatement(0.3) : 'select 1')
+        await new Promise((r) => setTimeout(r, 20))
+        const closing = own.close()
+        await expect(inFlight).resolves.toBeDefined()
+        await closing
+        await expect(own.query('select 1')).rejects.toThrow(/closed|end/i)
+      } finally {
+        await own.close()
+        await made.cleanup()
+      }
+    })
+  })
+}
