@@ -58,10 +58,10 @@ export class InvalidSchemaNameError extends SwitchyardError {
 
 /** A statement names a schema that belongs to neither the asking tenant nor the shared set. */
 export class TenantIsolationError extends SwitchyardError {
-  constructor(readonly schema: string, readonly tenantSchema: string) {
+  constructor(readonly schema: string, readonly tenantSchema: string, message?: string) {
     super(
       'TENANT_ISOLATION',
-      `Statement references schema '${schema}', but this context may only use '${tenantSchema}' and the shared schemas.`,
+      message ?? `Statement references schema '${schema}', but this context may only use '${tenantSchema}' and the shared schemas.`,
     )
   }
 }

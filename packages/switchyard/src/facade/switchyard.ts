@@ -9,8 +9,10 @@ import { getOrCreate, updateOrCreate, type CompoundResult, type CompoundTarget }
 import type { Values } from './sql-builder.js'
 import { TransactionScope } from './transaction-scope.js'
 import { RoutedQueryResult } from './routed-result.js'
+import { SchemaRouter } from '../schema/schema-router.js'
 import { routedKysely, type RoutedKyselyOptions } from '../kysely/index.js'
-import type { Kysely } from 'kysely'
+import type { Kysely, KyselyPlugin } from 'kysely'
+import { tenantSchemaPlugin } from '../schema/kysely-plugin.js'
 import type { Executor, RoutedResult, SchemaApplier, StatementOptions, SwitchyardOptions } from './types.js'
 
 interface Route {
@@ -46,7 +48,13 @@ export class Switchyard implements Executor {
     this.#classifier = new StatementClassifier(options.classifierCacheSize)
     this.#sticky = options.stickyAfterWrite ?? true
     this.#onRoute = options.onRoute
-    this.#schemas = options.schemaRouting
+    const schemaRouting = options.schemaRouting
+    this.#schemas =
+      schemaRouting && 'run' in schemaRouting
+        ? schemaRouting
+        : this.#hasSchemaRouters || schemaRouting
+          ? new SchemaRouter(schemaRouting ?? {})
+          : undefined
   }
 
   /** The router chain, for integrations (Kysely, tenancy) that route by themselves. */
@@ -140,6 +148,13 @@ export class Switchyard implements Executor {
    */
   kysely<DB>(options?: RoutedKyselyOptions): Kysely<DB> {
     return routedKysely<DB>(this, options)
+  }
+
+  /** For Kysely: qualifies its queries from the query tree with the current context's schema. */
+  kyselySchemaPlugin(): KyselyPlugin | undefined {
+    if (!this.#hasSchemaRouters) return undefined
+    const sharedTables = this.#schemas instanceof SchemaRouter ? this.#schemas.sharedTables : {}
+    return tenantSchemaPlugin(() => this.schemaFor(ModelRegistry.NONE, currentRouteContext()), { sharedTables })
   }
 
   /** Where a read of `model` goes in `ctx`, and why. */
@@ -267,8 +282,8 @@ export class Switchyard implements Executor {
   }
 
   #applier(): SchemaApplier {
-    if (!this.#schemas) throw new Error('unreachable: schemaRouting is always set when a router implements schemaFor')
-    return this.#schemas
+    // Set in the constructor whenever a router implements schemaFor.
+    return this.#schemas!
   }
 }
 

@@ -4,6 +4,7 @@ import type { DatabaseRouter, RouteDecision } from '../router/types.js'
 import type { ModelConfig, ModuleConfig } from '../router/static.js'
 import type { CompoundResult } from './compound.js'
 import type { Values } from './sql-builder.js'
+import type { SchemaRoutingOptions } from '../schema/schema-router.js'
 
 export interface SwitchyardOptions {
   /** Aliases configured up front; `default` is where unrouted statements go. */
@@ -25,8 +26,8 @@ export interface SwitchyardOptions {
   readonly maxConnections?: number
   /** Statement classification cache size (texts). Default 2 000. */
   readonly classifierCacheSize?: number
-  /** How `schemaFor` answers are applied (strategy, shared schemas and tables). */
-  readonly schemaRouting?: SchemaApplier
+  /** How `schemaFor` answers are applied: options for the built-in SchemaRouter (strategy, shared schemas and tables), or your own applier. Default: `qualify`. */
+  readonly schemaRouting?: SchemaApplier | SchemaRoutingOptions
 }
 
 /**

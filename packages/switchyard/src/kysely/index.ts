@@ -28,7 +28,9 @@ export interface RoutedKyselyOptions {
  */
 export function routedKysely<DB>(sy: Switchyard, options: RoutedKyselyOptions = {}): Kysely<DB> {
   const flavor = options.flavor ?? flavorOf(sy)
-  return new Kysely<DB>({ dialect: new RoutedDialect(sy, flavor), plugins: [...(options.plugins ?? [])] })
+  const schemaPlugin = sy.kyselySchemaPlugin()
+  const plugins = [...(schemaPlugin ? [schemaPlugin] : []), ...(options.plugins ?? [])]
+  return new Kysely<DB>({ dialect: new RoutedDialect(sy, flavor), plugins })
 }
 
 function flavorOf(sy: Switchyard): KyselyFlavor {

@@ -12,12 +12,13 @@ const myOk = await serviceAvailable('mysql')
 
 /** A port that accepts connections and never says a word: the connect attempt must time out. */
 let blackHole: Server
+const sockets = new Set<import('node:net').Socket>()
 let blackHolePort = 0
 /** A port nothing listens on. */
 let closedPort = 0
 
 beforeAll(async () => {
-  blackHole = createServer(() => {})
+  blackHole = createServer((socket) => sockets.add(socket))
   await new Promise<void>((resolve) => blackHole.listen(0, '127.0.0.1', resolve))
   blackHolePort = (blackHole.address() as { port: number }).port
   const probe = createServer()
@@ -26,7 +27,7 @@ beforeAll(async () => {
   await new Promise((resolve) => probe.close(resolve))
 })
 afterAll(() => {
-  blackHole.closeAllConnections?.()
+  for (const s of sockets) s.destroy()
   blackHole.close()
 })
 

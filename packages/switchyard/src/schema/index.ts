@@ -1,0 +1,5 @@
+export { SchemaRouter } from './schema-router.js'
+export type { SchemaRoutingOptions, SchemaStrategy } from './schema-router.js'
+export { schemaMapping, validateSchemaName } from './schema-name.js'
+export type { SchemaMapping } from './schema-name.js'
+export { tenantSchemaPlugin } from './kysely-plugin.js'

@@ -1,0 +1,206 @@
+import { parsePostgres } from './parser.js'
+
+/** An unqualified table reference: where to insert a schema, and which table it names. */
+export interface TableSlot {
+  /** String index (not byte offset) of the reference's first character. */
+  readonly index: number
+  readonly table: string
+}
+
+/**
+ * What schema routing needs to know about one statement text, computed once per text and
+ * reused for every tenant: where its unqualified tables are, which schemas it names
+ * explicitly, and whether qualifying it is enough to pin it to one schema.
+ */
+export interface StatementAnalysis {
+  readonly slots: readonly TableSlot[]
+  /** Every schema named explicitly anywhere (tables, functions, columns, types, regclass strings). */
+  readonly schemas: ReadonlySet<string>
+  /** Undefined when qualification pins every relation; otherwise why it cannot (use a transaction-local search_path). */
+  readonly unqualifiable?: string
+  /** A session-level change (SET search_path, SET ROLE, ...) that must never run on a pooled connection. */
+  readonly sessionChange?: string
+}
+
+/** Top-level statements whose every relation reference is a RangeVar the qualifier can see. */
+const QUALIFIABLE = new Set([
+  'SelectStmt', 'InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt', 'CreateStmt', 'IndexStmt',
+  'AlterTableStmt', 'TruncateStmt', 'CreateTableAsStmt', 'ViewStmt', 'ExplainStmt',
+])
+
+/** Session state that would outlive the statement on a pooled connection. */
+const SESSION_SETTINGS = new Set(['search_path', 'role', 'session_authorization', 'session authorization'])
+
+/** Functions whose text arguments name relations or sequences, resolved through the search path. */
+const RELATION_NAME_FUNCTIONS = new Set([
+  'nextval', 'currval', 'setval', 'to_regclass', 'pg_relation_size', 'pg_total_relation_size', 'pg_table_size',
+  'pg_indexes_size', 'has_table_privilege', 'has_column_privilege', 'has_sequence_privilege', 'pg_get_serial_sequence',
+  'to_regnamespace', 'has_schema_privilege',
+])
+
+const REG_TYPES = new Set(['regclass', 'regnamespace', 'regproc', 'regprocedure', 'regtype'])
+
+type Node = Record<string, unknown>
+
+/** Splits `schema.name` (either part possibly double-quoted) as PostgreSQL would read it. */
+function qualifiedNameParts(text: string): string[] {
+  const parts: string[] = []
+  const re = /\s*(?:"((?:[^"]|"")*)"|([^."\s]+))\s*(\.|$)/y
+  let m: RegExpExecArray | null
+  while (re.lastIndex < text.length && (m = re.exec(text))) {
+    parts.push(m[1] !== undefined ? m[1].replace(/""/g, '"') : (m[2] ?? '').toLowerCase())
+    if (m[3] === '') break
+  }
+  return parts
+}
+
+function isRangeVar(node: unknown): boolean {
+  const n = node as Node
+  return typeof n.relname === 'string' && 'relpersistence' in n
+}
+
+function stringOf(node: unknown): string | undefined {
+  return ((node as Node)?.String as { sval?: string } | undefined)?.sval
+}
+
+function constString(node: unknown): string | undefined {
+  const c = (node as Node)?.A_Const as { sval?: { sval?: string } } | undefined
+  return c?.sval?.sval
+}
+
+class Analyzer {
+  readonly slots: { byte: number; table: string }[] = []
+  readonly schemas = new Set<string>()
+  unqualifiable: string | undefined
+  sessionChange: string | undefined
+
+  statement(node: Node): void {
+    const [type, body] = Object.entries(node)[0] ?? []
+    if (!type || !body) return
+    if (type === 'VariableSetStmt' || type === 'VariableShowStmt') {
+      const name = String((body as Node).name ?? '').toLowerCase()
+      if (type === 'VariableSetStmt' && (SESSION_SETTINGS.has(name) || (body as Node).kind === 'VAR_RESET_ALL')) {
+        this.sessionChange = `SET ${name || 'ALL'}`
+      }
+    }
+    if (!QUALIFIABLE.has(type)) this.unqualifiable ??= `${type} is not rewritten by the qualifier`
+    this.walk(node, new Set())
+  }
+
+  walk(value: unknown, scope: ReadonlySet<string>): void {
+    if (Array.isArray(value)) {
+      for (const item of value) this.walk(item, scope)
+      return
+    }
+    if (value === null || typeof value !== 'object') return
+    for (const [key, child] of Object.entries(value as Node)) {
+      if (child === null || typeof child !== 'object') continue
+      // FOR UPDATE OF names tables as the FROM clause spells them; qualifying them would be a syntax error.
+      if (key === 'lockedRels') continue
+      // RangeVars come wrapped ({ RangeVar: {...} }) in lists, but bare in fields such as
+      // InsertStmt.relation, IntoClause.rel, ViewStmt.view and a foreign key's pktable.
+      if (key === 'RangeVar' || isRangeVar(child)) this.rangeVar(child as Node, scope)
+      else if (key === 'FuncCall') this.funcCall(child as Node, scope)
+      else if (key === 'ColumnRef') this.columnRef(child as Node)
+      else if (key === 'TypeName' || key === 'typeName') this.typeName(child as Node)
+      else if (key === 'TypeCast') this.typeCast(child as Node, scope)
+      else if ((child as Node).withClause) this.withScope(child as Node, scope)
+      else this.walk(child, scope)
+    }
+  }
+
+  /** CTE names shadow tables: in the statement body, and inside CTE bodies per WITH RECURSIVE rules. */
+  withScope(stmt: Node, scope: ReadonlySet<string>): void {
+    const withClause = stmt.withClause as { ctes?: Node[]; recursive?: boolean }
+    const ctes = (withClause.ctes ?? []).map((c) => c.CommonTableExpr as Node)
+    const names = ctes.map((c) => String(c.ctename))
+    ctes.forEach((cte, i) => {
+      const visible = new Set([...scope, ...(withClause.recursive ? names : names.slice(0, i))])
+      this.walk(cte.ctequery, visible)
+    })
+    const bodyScope = new Set([...scope, ...names])
+    for (const [key, child] of Object.entries(stmt)) {
+      if (key !== 'withClause') this.walk({ [key]: child }, bodyScope)
+    }
+  }
+
+  rangeVar(rv: Node, scope: ReadonlySet<string>): void {
+    const relname = String(rv.relname)
+    if (rv.catalogname) this.schemas.add(String(rv.catalogname))
+    if (rv.schemaname) this.schemas.add(String(rv.schemaname))
+    else if (!scope.has(relname)) {
+      if (typeof rv.location !== 'number' || rv.location < 0) this.unqualifiable ??= `no position for table ${relname}`
+      else this.slots.push({ byte: rv.location, table: relname })
+    }
+    this.walk(rv.alias, scope)
+  }
+
+  funcCall(fc: Node, scope: ReadonlySet<string>): void {
+    const names = ((fc.funcname as unknown[]) ?? []).map(stringOf).filter((s): s is string => s !== undefined)
+    if (names.length > 1) this.schemas.add(names[0]!)
+    const fn = names.at(-1)?.toLowerCase()
+    if (fn && RELATION_NAME_FUNCTIONS.has(fn)) {
+      for (const arg of (fc.args as unknown[]) ?? []) {
+        const text = constString(arg)
+        if (text === undefined) continue
+        const parts = qualifiedNameParts(text)
+        if (parts.length > 1) this.schemas.add(parts[0]!)
+        else this.unqualifiable ??= `${fn}('${text}') resolves a relation through the search path`
+      }
+    }
+    this.walk(fc.args, scope)
+    this.walk(fc.agg_filter, scope)
+    this.walk(fc.agg_order, scope)
+    this.walk(fc.over, scope)
+  }
+
+  columnRef(cr: Node): void {
+    const fields = ((cr.fields as unknown[]) ?? []).map(stringOf)
+    // schema.table.column (or catalog.schema.table.column): the schema is the part before the table.
+    if (fields.length >= 3 && fields[fields.length - 3] !== undefined) this.schemas.add(fields[fields.length - 3]!)
+  }
+
+  typeName(tn: Node): void {
+    const names = ((tn.names as unknown[]) ?? []).map(stringOf).filter((s): s is string => s !== undefined)
+    if (names.length > 1) this.schemas.add(names[0]!)
+  }
+
+  typeCast(tc: Node, scope: ReadonlySet<string>): void {
+    const typeNames = (((tc.typeName as Node)?.names as unknown[]) ?? []).map(stringOf)
+    const target = typeNames.at(-1)
+    const text = constString(tc.arg)
+    if (target && REG_TYPES.has(target) && text !== undefined) {
+      const parts = qualifiedNameParts(text)
+      if (parts.length > 1) this.schemas.add(parts[0]!)
+      else if (target === 'regclass') this.unqualifiable ??= `'${text}'::regclass resolves through the search path`
+    }
+    this.typeName((tc.typeName as Node) ?? {})
+    this.walk(tc.arg, scope)
+  }
+}
+
+/** Converts the parser's UTF-8 byte offsets into string indices. */
+function byteToIndex(sql: string): (byte: number) => number {
+  // eslint-disable-next-line no-control-regex
+  if (/^[\x00-\x7f]*$/.test(sql)) return (b) => b
+  const bytes = Buffer.from(sql, 'utf8')
+  return (b) => bytes.subarray(0, b).toString('utf8').length
+}
+
+/**
+ * Parses `sql` with PostgreSQL's grammar and returns where its unqualified tables are and
+ * which schemas it names. The parser must be loaded (`ensureParser`).
+ */
+export function analyzeStatement(sql: string): StatementAnalysis {
+  const tree = parsePostgres(sql)
+  const a = new Analyzer()
+  for (const raw of tree.stmts ?? []) if (raw.stmt) a.statement(raw.stmt as Node)
+  const toIndex = byteToIndex(sql)
+  const slots = a.slots.map((s) => ({ index: toIndex(s.byte), table: s.table })).sort((x, y) => x.index - y.index)
+  return Object.freeze({
+    slots: Object.freeze(slots),
+    schemas: a.schemas,
+    ...(a.unqualifiable !== undefined ? { unqualifiable: a.unqualifiable } : {}),
+    ...(a.sessionChange !== undefined ? { sessionChange: a.sessionChange } : {}),
+  })
+}

@@ -1,0 +1,32 @@
+import { TenantIsolationError } from '../errors.js'
+import type { StatementAnalysis } from './analyze.js'
+
+/** Schemas every tenant may name: the catalogs. */
+export const CATALOG_SCHEMAS: ReadonlySet<string> = new Set(['pg_catalog', 'information_schema'])
+
+/**
+ * Refuses a statement that names any schema other than the tenant's own, the shared ones
+ * and the catalogs — wherever it appears (subqueries, CTEs, joins, function arguments,
+ * regclass strings) — and any session-level change that would outlive it on a pooled
+ * connection. A bug in routing code must fail loudly, not read another tenant's rows.
+ *
+ * @example
+ * ```ts
+ * guardAnalyzed(analyzeStatement('select * from tenant_b.orders'), 'tenant_a', new Set(['shared']))
+ * // throws TenantIsolationError
+ * ```
+ */
+export function guardAnalyzed(analysis: StatementAnalysis, tenantSchema: string, shared: ReadonlySet<string>): void {
+  if (analysis.sessionChange !== undefined) {
+    throw new TenantIsolationError(
+      analysis.sessionChange,
+      tenantSchema,
+      `Statement changes session state (${analysis.sessionChange}) that would outlive it on a pooled connection; schema routing refuses it.`,
+    )
+  }
+  for (const schema of analysis.schemas) {
+    if (schema !== tenantSchema && !shared.has(schema) && !CATALOG_SCHEMAS.has(schema)) {
+      throw new TenantIsolationError(schema, tenantSchema)
+    }
+  }
+}
