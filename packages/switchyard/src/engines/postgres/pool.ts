@@ -53,8 +53,11 @@ export class PostgresPool implements EnginePool {
   readonly #pool: pg.Pool
   readonly #target: string
   #closing: Promise<void> | undefined
+  readonly #config: pg.ClientConfig
+  readonly #cancels = new WeakMap<pg.PoolClient, Promise<void>>()
 
   constructor(config: pg.PoolConfig, target: string) {
+    this.#config = config
     this.#pool = new pg.Pool(config)
     this.#target = target
     // An idle client that loses its server must not crash the process; the pool drops it.
@@ -82,7 +85,7 @@ export class PostgresPool implements EnginePool {
       if (isConnectionFailure((err as { cause?: unknown }).cause)) broken = err as Error
       throw err
     } finally {
-      client.release(broken)
+      await this.#release(client, broken)
     }
   }
 
@@ -107,7 +110,7 @@ export class PostgresPool implements EnginePool {
       }
       throw err
     } finally {
-      client.release(broken)
+      await this.#release(client, broken)
     }
   }
 
@@ -151,6 +154,31 @@ export class PostgresPool implements EnginePool {
     return this.#closing
   }
 
+  /**
+   * A cancel that arrives after its statement finished must not hit the next statement on
+   * that connection (another caller's, maybe another tenant's): wait for it to land first.
+   */
+  async #release(client: pg.PoolClient, broken: Error | undefined): Promise<void> {
+    const cancel = this.#cancels.get(client)
+    if (cancel) {
+      this.#cancels.delete(client)
+      await cancel
+    }
+    client.release(broken)
+  }
+
+  async #cancelBackend(pid: number): Promise<void> {
+    const c = new pg.Client(this.#config)
+    try {
+      await c.connect()
+      await c.query('select pg_cancel_backend($1)', [pid])
+    } catch {
+      // The statement may already be over; nothing to cancel.
+    } finally {
+      await c.end().catch(() => {})
+    }
+  }
+
   async #connect(): Promise<pg.PoolClient> {
     try {
       return await this.#pool.connect()
@@ -162,10 +190,10 @@ export class PostgresPool implements EnginePool {
   async #run<R>(client: pg.PoolClient, sql: string, params: readonly unknown[], signal?: AbortSignal): Promise<QueryResult<R>> {
     signal?.throwIfAborted()
     const onAbort = () => {
-      // Cancel on the server from a second connection; the statement fails with 57014 and the
-      // connection stays usable, so it can go back to the pool.
+      // Cancel on the server from a separate connection (not a pool slot, which may all be
+      // busy); the statement fails with 57014 and the connection stays usable.
       const pid = (client as unknown as { processID?: number }).processID
-      if (pid !== undefined) this.#pool.query('select pg_cancel_backend($1)', [pid]).catch(() => {})
+      if (pid !== undefined) this.#cancels.set(client, this.#cancelBackend(pid))
     }
     signal?.addEventListener('abort', onAbort, { once: true })
     try {

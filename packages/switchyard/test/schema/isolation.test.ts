@@ -1,0 +1,162 @@
+import pg from 'pg'
+import { sql as ksql } from 'kysely'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createSwitchyard, InvalidSchemaNameError, schemaMapping, TenantIsolationError, withRouteContext, type Switchyard } from '../../src/index.js'
+import { postgres } from '../../src/engines/postgres/index.js'
+import { createTempPgDatabase, serviceAvailable, type TempDatabase } from '../../../../test-support/services.js'
+
+const ok = await serviceAvailable('postgres')
+
+const TENANTS = 200
+const QUERIES = 20_000
+const tenantKey = (i: number) => `t${i}`
+
+interface DB {
+  orders: { id: number; tenant: string; amount: number }
+}
+
+describe.skipIf(!ok)(`schema routing isolation: ${TENANTS} tenant schemas, ${QUERIES} interleaved queries over 5 connections`, () => {
+  let db: TempDatabase
+  let sy: Switchyard
+  let viaTransaction: Switchyard
+
+  beforeAll(async () => {
+    db = await createTempPgDatabase()
+    const c = new pg.Client({ connectionString: db.connectionString })
+    await c.connect()
+    const ddl: string[] = []
+    for (let i = 0; i < TENANTS; i++) {
+      const s = `tenant_${tenantKey(i)}`
+      ddl.push(`create schema ${s}; create table ${s}.orders (id int primary key, tenant text not null, amount int not null);`)
+      ddl.push(`insert into ${s}.orders select g, '${tenantKey(i)}', g * 10 from generate_series(1, 5) g;`)
+    }
+    await c.query(ddl.join('\n'))
+    // A table of the same name in public: a query that escaped its schema would find it.
+    await c.query(`create table public.orders (id int primary key, tenant text not null, amount int not null); insert into public.orders values (1, 'PUBLIC', 0)`)
+    await c.end()
+    const routers = [{ schemaFor: (ctx: { tenant?: string }) => (ctx.tenant ? `tenant_${ctx.tenant}` : undefined) }]
+    sy = createSwitchyard({ databases: { default: postgres({ connectionString: db.connectionString, max: 5 }) }, routers })
+    viaTransaction = createSwitchyard({
+      databases: { default: postgres({ connectionString: db.connectionString, max: 5 }) },
+      routers,
+      schemaRouting: { strategy: 'transaction' },
+    })
+  }, 120_000)
+
+  afterAll(async () => {
+    await sy?.close()
+    await viaTransaction?.close()
+    await db?.drop()
+  })
+
+  it('every row returned carries the asking tenant, with aborted transactions, failures and cancellations mixed in', async () => {
+    const kysely = sy.kysely<DB>()
+    const counts = { plain: 0, strategyTx: 0, kysely: 0, abortedTx: 0, failed: 0, cancelled: 0, crossTenantRefused: 0 }
+    const wrong: string[] = []
+    const check = (tenant: string, rows: { tenant: string }[]) => {
+      if (rows.length === 0) wrong.push(`${tenant}: no rows`)
+      for (const r of rows) if (r.tenant !== tenant) wrong.push(`${tenant} saw ${r.tenant}`)
+    }
+    let next = 0
+    const worker = async () => {
+      for (;;) {
+        const n = next++
+        if (n >= QUERIES) return
+        const tenant = tenantKey((n * 7919) % TENANTS)
+        await withRouteContext({ tenant }, async () => {
+          const kind = n % 20
+          if (kind < 12) {
+            const { rows } = await sy.read<{ tenant: string }>('select tenant from orders where id = $1', [(n % 5) + 1])
+            check(tenant, rows)
+            counts.plain++
+          } else if (kind < 14) {
+            const { rows } = await viaTransaction.read<{ tenant: string }>('select tenant, amount from orders order by id')
+            check(tenant, rows)
+            counts.strategyTx++
+          } else if (kind < 16) {
+            const rows = await kysely.selectFrom('orders').select(['tenant', 'id']).where('id', '<=', 3).execute()
+            check(tenant, rows)
+            counts.kysely++
+          } else if (kind === 16) {
+            await sy
+              .transaction(async (tx) => {
+                const { rows } = await tx.read<{ tenant: string }>('select tenant from orders')
+                check(tenant, rows)
+                await tx.write('update orders set amount = amount + 1 where id = 1')
+                throw new Error('abort this transaction')
+              })
+              .catch((e: Error) => {
+                if (e.message !== 'abort this transaction') throw e
+              })
+            counts.abortedTx++
+          } else if (kind === 17) {
+            await sy.read('select tenant from orders where id = $1::int', ['not a number']).then(
+              () => wrong.push('a failing statement succeeded'),
+              () => counts.failed++,
+            )
+          } else if (kind === 18) {
+            const controller = new AbortController()
+            setTimeout(() => controller.abort(), 2)
+            await sy.read<{ tenant: string }>('select tenant, pg_sleep(0.02) from orders where id = 1', [], { signal: controller.signal }).then(
+              ({ rows }) => check(tenant, rows),
+              () => counts.cancelled++,
+            )
+          } else {
+            const other = tenant === 't0' ? 't1' : 't0'
+            await sy.read(`select tenant from tenant_${other}.orders`).then(
+              () => wrong.push(`${tenant} read tenant_${other}`),
+              (e: unknown) => {
+                if (e instanceof TenantIsolationError) counts.crossTenantRefused++
+                else throw e
+              },
+            )
+          }
+        })
+      }
+    }
+    await Promise.all(Array.from({ length: 40 }, worker))
+    expect(wrong).toEqual([])
+    expect(counts.plain + counts.strategyTx + counts.kysely + counts.abortedTx + counts.failed + counts.cancelled + counts.crossTenantRefused).toBeGreaterThanOrEqual(QUERIES - counts.cancelled)
+    expect(counts.failed).toBe(QUERIES / 20)
+    expect(counts.crossTenantRefused).toBe(QUERIES / 20)
+    expect(counts.cancelled).toBeGreaterThan(0)
+    // The aborted transactions' updates never landed anywhere.
+    const { rows } = await sy.on('default').read<{ n: number }>(`select count(*)::int as n from tenant_t0.orders where amount % 10 <> 0`)
+    expect(rows).toEqual([{ n: 0 }])
+  }, 180_000)
+
+  it('no pooled connection is left with a tenant search_path', async () => {
+    const paths = await Promise.all(Array.from({ length: 10 }, () => sy.on('default').read<{ search_path: string }>('show search_path')))
+    for (const p of paths) expect(p.rows[0]?.search_path).not.toMatch(/tenant_/)
+    const { rows } = await sy.on('default').read<{ tenant: string }>('select tenant from orders')
+    expect(rows).toEqual([{ tenant: 'PUBLIC' }])
+  })
+
+  it('raw SQL through Kysely is guarded too', async () => {
+    const kysely = sy.kysely<DB>()
+    await expect(withRouteContext({ tenant: 't3' }, () => ksql`select * from tenant_t4.orders`.execute(kysely))).rejects.toBeInstanceOf(TenantIsolationError)
+  })
+
+  it.each(['acme; drop schema tenant_t0 cascade', `t0"; drop schema tenant_t0 cascade; --`, 'tenant-ü', '', 'x'.repeat(64), `t0' or '1'='1`])(
+    'an injection attempt through the tenant key (%s) never reaches the database',
+    async (key) => {
+      const before = await sy.on('default').read<{ n: number }>('select count(*)::int as n from pg_namespace')
+      // Both a router that hands the key over raw and the tenant_{key} convention must refuse it.
+      const raw = createSwitchyard({
+        databases: { default: postgres({ connectionString: db.connectionString, max: 1 }) },
+        routers: [{ schemaFor: (ctx) => ctx.tenant }],
+      })
+      try {
+        const err = await withRouteContext({ tenant: key }, () => raw.read('select 1 from orders')).catch((e: unknown) => e)
+        expect(err).toMatchObject({ code: 'INVALID_SCHEMA_NAME' })
+      } finally {
+        await raw.close()
+      }
+      if (key !== '') expect(() => schemaMapping()(key)).toThrow(InvalidSchemaNameError)
+      const after = await sy.on('default').read<{ n: number }>('select count(*)::int as n from pg_namespace')
+      expect(after.rows).toEqual(before.rows)
+      const t0 = await withRouteContext({ tenant: 't0' }, () => sy.read<{ tenant: string }>('select tenant from orders where id = 1'))
+      expect(t0.rows).toEqual([{ tenant: 't0' }])
+    },
+  )
+})
