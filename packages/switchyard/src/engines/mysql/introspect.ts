@@ -29,3 +29,14 @@ export async function introspectMysql(db: Queryable, database: string | undefine
 }
 
 export const SYSTEM_DATABASES = new Set(['information_schema', 'mysql', 'performance_schema', 'sys'])
+
+/** mysql2 reports a column's type as a protocol code; these are their names. */
+const MYSQL_TYPE_NAMES: Readonly<Record<number, string>> = Object.freeze({
+  0: 'decimal', 1: 'tinyint', 2: 'smallint', 3: 'int', 4: 'float', 5: 'double', 6: 'null', 7: 'timestamp', 8: 'bigint',
+  9: 'mediumint', 10: 'date', 11: 'time', 12: 'datetime', 13: 'year', 15: 'varchar', 16: 'bit', 245: 'json',
+  246: 'decimal', 247: 'enum', 248: 'set', 249: 'tinyblob', 250: 'mediumblob', 251: 'longblob', 252: 'text', 253: 'varchar', 254: 'char',
+})
+
+export function mysqlTypeName(code: number | undefined): string {
+  return code === undefined ? 'unknown' : (MYSQL_TYPE_NAMES[code] ?? `type:${code}`)
+}

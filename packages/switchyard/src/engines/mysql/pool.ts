@@ -14,7 +14,7 @@ import type {
 } from '../types.js'
 import { SavepointTransaction, quoteWith } from '../shared/transaction.js'
 import { isConnectionFailure, toConnectionError, toQueryError } from './errors.js'
-import { SYSTEM_DATABASES, introspectMysql } from './introspect.js'
+import { SYSTEM_DATABASES, introspectMysql, mysqlTypeName } from './introspect.js'
 
 export const MYSQL_CAPABILITIES: EngineCapabilities = Object.freeze({
   schemas: false,
@@ -27,7 +27,7 @@ export const MYSQL_CAPABILITIES: EngineCapabilities = Object.freeze({
 
 function toResult<R>(rows: unknown, fields: FieldPacket[] | undefined): QueryResult<R> {
   if (Array.isArray(rows)) {
-    return { rows: rows as R[], rowCount: rows.length, fields: (fields ?? []).map((f) => ({ name: f.name, type: String(f.type) })) }
+    return { rows: rows as R[], rowCount: rows.length, fields: (fields ?? []).map((f) => ({ name: f.name, type: mysqlTypeName(f.type) })) }
   }
   const header = rows as ResultSetHeader
   return { rows: [], rowCount: header.affectedRows ?? 0, fields: [] }

@@ -1,2 +1,2 @@
 // PGlite is PostgreSQL compiled to WebAssembly: the catalog queries are the same.
-export { LIST_SCHEMAS_SQL, introspectPostgres as introspectPglite } from '../postgres/introspect.js'
+export { LIST_SCHEMAS_SQL, introspectPostgres as introspectPglite, pgTypeName } from '../postgres/introspect.js'

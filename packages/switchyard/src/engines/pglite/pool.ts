@@ -13,7 +13,7 @@ import type {
 } from '../types.js'
 import { SavepointTransaction, quoteWith } from '../shared/transaction.js'
 import { toConnectionError, toQueryError } from './errors.js'
-import { LIST_SCHEMAS_SQL, introspectPglite } from './introspect.js'
+import { LIST_SCHEMAS_SQL, introspectPglite, pgTypeName } from './introspect.js'
 
 export const PGLITE_CAPABILITIES: EngineCapabilities = Object.freeze({
   schemas: true,
@@ -30,7 +30,7 @@ function toResult<R>(res: Results<Row>): QueryResult<R> {
   return {
     rows: res.rows as R[],
     rowCount: res.fields.length > 0 ? res.rows.length : (res.affectedRows ?? 0),
-    fields: res.fields.map((f) => ({ name: f.name, type: String(f.dataTypeID) })),
+    fields: res.fields.map((f) => ({ name: f.name, type: pgTypeName(f.dataTypeID) })),
   }
 }
 

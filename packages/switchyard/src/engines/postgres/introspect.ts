@@ -34,3 +34,14 @@ export async function introspectPostgres(db: Queryable, schema: string | undefin
 export const LIST_SCHEMAS_SQL = `select nspname as name from pg_namespace
   where nspname not in ('pg_catalog', 'information_schema', 'pg_toast') and nspname not like 'pg_temp_%' and nspname not like 'pg_toast_temp_%'
   order by nspname`
+
+/** Built-in type names by OID, for result fields (the wire protocol gives only the OID). */
+const PG_TYPE_NAMES: Readonly<Record<number, string>> = Object.freeze({
+  16: 'bool', 17: 'bytea', 18: 'char', 19: 'name', 20: 'int8', 21: 'int2', 23: 'int4', 25: 'text', 26: 'oid',
+  114: 'json', 700: 'float4', 701: 'float8', 1042: 'bpchar', 1043: 'varchar', 1082: 'date', 1083: 'time',
+  1114: 'timestamp', 1184: 'timestamptz', 1186: 'interval', 1266: 'timetz', 1700: 'numeric', 2950: 'uuid', 3802: 'jsonb',
+})
+
+export function pgTypeName(oid: number): string {
+  return PG_TYPE_NAMES[oid] ?? `oid:${oid}`
+}

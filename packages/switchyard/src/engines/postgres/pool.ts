@@ -13,7 +13,7 @@ import type {
 } from '../types.js'
 import { SavepointTransaction, quoteWith } from '../shared/transaction.js'
 import { isConnectionFailure, toConnectionError, toQueryError } from './errors.js'
-import { LIST_SCHEMAS_SQL, introspectPostgres } from './introspect.js'
+import { LIST_SCHEMAS_SQL, introspectPostgres, pgTypeName } from './introspect.js'
 
 export const POSTGRES_CAPABILITIES: EngineCapabilities = Object.freeze({
   schemas: true,
@@ -39,7 +39,7 @@ class PgQueryResult<R> implements QueryResult<R> {
   }
 
   get fields(): FieldInfo[] {
-    return (this.#res.fields ?? []).map((f) => ({ name: f.name, type: String(f.dataTypeID) }))
+    return (this.#res.fields ?? []).map((f) => ({ name: f.name, type: pgTypeName(f.dataTypeID) }))
   }
 }
 
