@@ -1,1 +1,7 @@
-export {};
+export { buildApp } from './app.js'
+export type { ServerOptions, SwitchyardServer } from './app.js'
+export { compileNativeQuery, QuestionParameterError } from './questions/template.js'
+export type { CardParameter, TemplateTag } from './questions/template.js'
+export { resolveTarget, PRIMARY_SENTINELS, MISSING_ATTRIBUTE } from './routing/resolve.js'
+export { createMemoryCache, createRedisCache, resultCacheKey } from './cache/result-cache.js'
+export type { CachedResult, ResultCache } from './cache/result-cache.js'

@@ -1,0 +1,14 @@
+import type { ResultCache } from './cache/result-cache.js'
+import type { ConnectionPolicy } from './databases/connection.js'
+import type { DatabasePools } from './databases/pools.js'
+import type { MetadataStore } from './store/store.js'
+
+/** What route handlers share: built once per app, passed explicitly (no globals). */
+export interface ServerContext {
+  readonly store: MetadataStore
+  readonly pools: DatabasePools
+  readonly policy: ConnectionPolicy
+  readonly cache: ResultCache
+  /** Shared secret for JWT single sign-on; SSO is off without one. */
+  readonly jwtSecret: string | undefined
+}

@@ -1,0 +1,52 @@
+import type { EnginePool } from 'switchyard'
+import { engineSpecFor, type ConnectionDetails, type ConnectionPolicy } from './connection.js'
+
+export interface DatabaseRow {
+  id: number
+  name: string
+  engine: string
+  details: ConnectionDetails
+  router_database_id: number | null
+  router_user_attribute: string | null
+  created_at: Date
+  updated_at: Date
+}
+
+/** One pool per database id, opened on first use and closed when the database changes or goes. */
+export class DatabasePools {
+  readonly #pools = new Map<number, { pool: EnginePool; fingerprint: string }>()
+
+  constructor(private readonly policy: ConnectionPolicy) {}
+
+  get(db: DatabaseRow): EnginePool {
+    const fingerprint = JSON.stringify([db.engine, db.details])
+    const open = this.#pools.get(db.id)
+    if (open && open.fingerprint === fingerprint) return open.pool
+    if (open) void open.pool.close()
+    const pool = engineSpecFor(db.engine, db.details, this.policy).createPool()
+    this.#pools.set(db.id, { pool, fingerprint })
+    return pool
+  }
+
+  async evict(id: number): Promise<void> {
+    const open = this.#pools.get(id)
+    this.#pools.delete(id)
+    await open?.pool.close()
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.#pools.values()]
+    this.#pools.clear()
+    await Promise.all(all.map((p) => p.pool.close().catch(() => {})))
+  }
+}
+
+/** Opens a throwaway pool and checks it connects; the engine's error message explains a failure. */
+export async function checkConnection(engine: string, details: ConnectionDetails, policy: ConnectionPolicy): Promise<void> {
+  const pool = engineSpecFor(engine, details, policy).createPool()
+  try {
+    await pool.checkConnection()
+  } finally {
+    await pool.close().catch(() => {})
+  }
+}

@@ -1,0 +1,65 @@
+import type { Principal } from '../auth/principal.js'
+import { resultCacheKey, type CachedResult } from '../cache/result-cache.js'
+import type { ServerContext } from '../context.js'
+import { baseType } from '../databases/base-types.js'
+import type { DatabaseRow } from '../databases/pools.js'
+import { forbidden } from '../http/errors.js'
+import { resolveTarget } from '../routing/resolve.js'
+import { compileNativeQuery, type CardParameter, type TemplateTag } from './template.js'
+
+export interface NativeRun {
+  readonly database: DatabaseRow
+  readonly query: string
+  readonly templateTags: Readonly<Record<string, TemplateTag>>
+  readonly parameters: readonly CardParameter[]
+  readonly cardId?: number
+  readonly cacheTtl?: number | null
+  readonly context: 'question' | 'ad-hoc'
+}
+
+export interface RunResponse extends Record<string, unknown> {
+  status: 'completed' | 'failed'
+}
+
+/**
+ * Runs a native query for `who`: routes it (a refusal runs nothing anywhere), binds its
+ * parameters, serves or fills the result cache keyed by the database that serves it, and
+ * records the run.
+ */
+export async function runNative(ctx: ServerContext, run: NativeRun, who: Principal): Promise<RunResponse> {
+  if (run.database.router_database_id !== null) throw forbidden('A destination database cannot be queried directly; query its router database.')
+  const target = await resolveTarget(ctx.store, run.database, who)
+  const pool = ctx.pools.get(target)
+  const { sql, params } = compileNativeQuery(run.query, run.templateTags, run.parameters, pool.capabilities.placeholders)
+  const started = performance.now()
+  const key = run.cardId !== undefined && run.cacheTtl ? resultCacheKey({ cardId: run.cardId, servedByDatabaseId: target.id, sql, params }) : undefined
+  let result: CachedResult | undefined = key ? await ctx.cache.get(key) : undefined
+  const cacheHit = result !== undefined
+  let error: string | undefined
+  try {
+    if (!result) {
+      const res = await pool.query<Record<string, unknown>>(sql, params)
+      const cols = res.fields.map((f) => ({ name: f.name, display_name: f.name, base_type: baseType(f.type) }))
+      result = { cols, rows: res.rows.map((r) => cols.map((c) => jsonSafe(r[c.name]))), row_count: res.rows.length }
+      if (key && run.cacheTtl) await ctx.cache.set(key, result, run.cacheTtl)
+    }
+  } catch (err) {
+    error = (err as Error).message
+  }
+  const runningTime = Math.round(performance.now() - started)
+  await ctx.store.query(
+    `insert into query_executions (user_id, api_key_id, card_id, router_database_id, database_id, running_time, row_count, cache_hit, error, context)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+    [who.userId ?? null, who.apiKeyId ?? null, run.cardId ?? null, run.database.id, target.id, runningTime, result?.row_count ?? null, cacheHit, error ?? null, run.context],
+  )
+  const common = { database_id: run.database.id, started_at: new Date(Date.now() - runningTime).toISOString(), running_time: runningTime, ...(run.cardId !== undefined ? { card_id: run.cardId } : {}) }
+  if (error !== undefined || !result) return { status: 'failed', error: error ?? 'Query failed', ...common, row_count: 0, data: { cols: [], rows: [] } }
+  return { status: 'completed', ...common, row_count: result.row_count, cached: cacheHit, data: { cols: result.cols, rows: result.rows } }
+}
+
+/** JSON has no bigint; dates go out as ISO strings. */
+function jsonSafe(v: unknown): unknown {
+  if (typeof v === 'bigint') return v.toString()
+  if (v instanceof Date) return v.toISOString()
+  return v
+}

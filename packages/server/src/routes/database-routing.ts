@@ -1,0 +1,115 @@
+import type { FastifyInstance } from 'fastify'
+import { UniqueViolationError } from 'switchyard'
+import { requireAdmin } from '../auth/authenticate.js'
+import type { ServerContext } from '../context.js'
+import type { ConnectionDetails } from '../databases/connection.js'
+import type { DatabaseRow } from '../databases/pools.js'
+import { publicDatabase } from '../databases/serialize.js'
+import { badRequest, HttpError, notFound } from '../http/errors.js'
+import { detailsSchema, loadDatabase } from './databases.js'
+import { checkConnection } from '../databases/pools.js'
+
+interface DestinationInput {
+  name: string
+  engine: string
+  details: ConnectionDetails
+  [other: string]: unknown
+}
+
+const destinationList = {
+  type: 'array',
+  minItems: 1,
+  items: {
+    type: 'object',
+    required: ['name', 'engine', 'details'],
+    additionalProperties: true,
+    properties: { name: { type: 'string', minLength: 1 }, engine: { type: 'string' }, details: detailsSchema },
+  },
+} as const
+
+const DUPLICATE = 'A destination database with that name already exists.'
+
+/**
+ * Adds destinations to a router, all or nothing: names are checked against the router's
+ * existing destinations and each other, connections are tested (when asked) before any
+ * row is written, and the rows go in one transaction.
+ */
+async function addDestinations(ctx: ServerContext, routerId: number, items: readonly DestinationInput[], check: boolean): Promise<Record<string, unknown>[]> {
+  const router = await loadDatabase(ctx, routerId)
+  if (router.router_database_id !== null) throw badRequest('A destination database cannot have destinations of its own.')
+  const names = new Set<string>()
+  for (const d of items) {
+    if (d.engine !== router.engine) throw badRequest(`Destination "${d.name}" uses engine ${d.engine}, but its router database uses ${router.engine}: they must match.`)
+    if (names.has(d.name)) throw badRequest(DUPLICATE)
+    names.add(d.name)
+  }
+  const { rows: taken } = await ctx.store.query<{ name: string }>('select name from databases where router_database_id = $1 and name = any($2::text[])', [router.id, [...names]])
+  if (taken.length > 0) throw badRequest(DUPLICATE)
+  if (check) {
+    const failures: Record<string, { message: string }> = {}
+    await Promise.all(
+      items.map(async (d) => {
+        try {
+          await checkConnection(d.engine, d.details, ctx.policy)
+        } catch (err) {
+          failures[d.name] = { message: (err as Error).message }
+        }
+      }),
+    )
+    if (Object.keys(failures).length > 0) throw new HttpError(400, 'Could not connect to destination databases.', failures)
+  }
+  const created = await ctx.store.transaction(async (tx) => {
+    // Two concurrent requests can both pass the name check; the unique index decides, all or nothing.
+    const out: DatabaseRow[] = []
+    for (const d of items) {
+      const { rows } = await tx.query<DatabaseRow>(
+        'insert into databases (name, engine, details, router_database_id) values ($1, $2, $3::jsonb, $4) returning *',
+        [d.name, d.engine, JSON.stringify(d.details), router.id],
+      )
+      out.push(rows[0]!)
+    }
+    return out
+  }).catch((err: unknown) => {
+    if (err instanceof UniqueViolationError) throw badRequest(DUPLICATE)
+    throw err
+  })
+  return created.map(publicDatabase)
+}
+
+const checkQuery = { type: 'object', properties: { check_connection_details: { type: 'boolean' } } } as const
+
+export function databaseRoutingRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  app.put('/api/ee/database-routing/router-database/:id', {
+    schema: {
+      params: { type: 'object', required: ['id'], properties: { id: { type: 'integer', minimum: 1 } } },
+      body: { type: 'object', required: ['user_attribute'], properties: { user_attribute: { type: ['string', 'null'], minLength: 1 } } },
+    },
+  }, async (req) => {
+    requireAdmin(req)
+    const { id } = req.params as { id: number }
+    const { user_attribute } = req.body as { user_attribute: string | null }
+    const { rows } = await ctx.store.query<DatabaseRow>('select * from databases where id = $1', [id])
+    const db = rows[0]
+    if (!db) throw notFound('Database')
+    if (db.router_database_id !== null) throw badRequest('Cannot make a destination database a router database')
+    // null turns routing off; the destinations stay, ready for it to be turned on again.
+    const { rows: updated } = await ctx.store.query<DatabaseRow>('update databases set router_user_attribute = $1, updated_at = now() where id = $2 returning *', [user_attribute, id])
+    return publicDatabase(updated[0]!)
+  })
+
+  app.post('/api/ee/database-routing/mirror-database', {
+    schema: { querystring: checkQuery, body: { type: 'object', required: ['router_database_id', 'mirrors'], properties: { router_database_id: { type: 'integer', minimum: 1 }, mirrors: destinationList } } },
+  }, async (req) => {
+    requireAdmin(req)
+    const { router_database_id, mirrors } = req.body as { router_database_id: number; mirrors: DestinationInput[] }
+    return addDestinations(ctx, router_database_id, mirrors, (req.query as { check_connection_details?: boolean }).check_connection_details === true)
+  })
+
+  app.post('/api/ee/database-routing/destination-database', {
+    schema: { querystring: checkQuery, body: { type: 'object', required: ['router_database_id', 'destinations'], properties: { router_database_id: { type: 'integer', minimum: 1 }, destinations: destinationList } } },
+  }, async (req) => {
+    requireAdmin(req)
+    const { router_database_id, destinations } = req.body as { router_database_id: number; destinations: DestinationInput[] }
+    return addDestinations(ctx, router_database_id, destinations, (req.query as { check_connection_details?: boolean }).check_connection_details === true)
+  })
+}

@@ -1,0 +1,34 @@
+import type { Principal } from '../auth/principal.js'
+import type { DatabaseRow } from '../databases/pools.js'
+import { badRequest } from '../http/errors.js'
+import type { StoreDb } from '../store/store.js'
+
+/** Attribute values that mean "the router database itself", for any user. */
+export const PRIMARY_SENTINELS: ReadonlySet<string> = new Set(['__METABASE_PRIMARY_DB__', '__METABASE_ROUTER__'])
+
+export const MISSING_ATTRIBUTE = 'Required user attribute is missing. Cannot route to a Destination Database.'
+
+/**
+ * Where a question built on `db` runs for `who`, by the documented rules: routing off → `db`;
+ * a destination slug → that destination; a primary sentinel → the router; no value → the
+ * router for an admin and a refusal for anyone else; an unknown slug → a refusal. A refusal
+ * is thrown before anything runs anywhere.
+ *
+ * @example
+ * ```ts
+ * const target = await resolveTarget(store, routerDb, { kind: 'user', isAdmin: false, attributes: { tenant: 'acme' } })
+ * ```
+ */
+export async function resolveTarget(store: StoreDb, db: DatabaseRow, who: Principal): Promise<DatabaseRow> {
+  const attribute = db.router_user_attribute
+  if (!attribute) return db
+  const value = who.attributes[attribute]
+  if (value === undefined || value === '') {
+    if (who.isAdmin) return db
+    throw badRequest(MISSING_ATTRIBUTE)
+  }
+  if (PRIMARY_SENTINELS.has(value)) return db
+  const { rows } = await store.query<DatabaseRow>('select * from databases where router_database_id = $1 and name = $2', [db.id, value])
+  if (!rows[0]) throw badRequest(`No Destination Database with slug \`${value}\` found.`)
+  return rows[0]
+}
