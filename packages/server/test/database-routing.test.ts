@@ -1,0 +1,226 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { serviceAvailable, type TempDatabase } from '../../../test-support/services.js'
+import { startServer, type TestServer } from './support/server.js'
+import { detailsOf, hitCount, tenantDatabases } from './support/tenants.js'
+
+const ok = await serviceAvailable('postgres')
+
+describe.skipIf(!ok)('database routing on real PostgreSQL destinations', () => {
+  let s: TestServer
+  let dbs: Map<string, TempDatabase>
+  let routerId: number
+  let cardId: number
+  let hitCardId: number
+  const users: Record<string, { id: number; session: string }> = {}
+  const db = (name: string) => dbs.get(name)!
+
+  beforeAll(async () => {
+    dbs = await tenantDatabases(['sample', 'acme', 'globex', 'initech'])
+    s = await startServer()
+    const router = await s.request('POST', '/api/database', { apiKey: s.apiKey, payload: { engine: 'postgres', name: 'Sample', details: detailsOf(db('sample')) } })
+    expect(router.statusCode).toBe(200)
+    routerId = router.json<{ id: number }>().id
+    users.acme = await s.user('a@acme.test', { tenant: 'acme' })
+    users.globex = await s.user('g@globex.test', { tenant: 'globex' })
+    users.none = await s.user('nobody@x.test', {})
+    users.primary = await s.user('p@x.test', { tenant: '__METABASE_PRIMARY_DB__' })
+    users.router = await s.user('r@x.test', { tenant: '__METABASE_ROUTER__' })
+    users.unknown = await s.user('u@x.test', { tenant: 'umbrella' })
+    users.adminNoAttr = await s.user('admin2@x.test', {}, true)
+    const card = await s.request('POST', '/api/card', {
+      apiKey: s.apiKey,
+      payload: {
+        name: 'Orders',
+        cache_ttl: 60,
+        dataset_query: {
+          database: routerId,
+          type: 'native',
+          native: {
+            query: 'select tenant, count(*)::int as n, min(placed) as first from orders where 1 = 1 [[and id <= {{max_id}}]] [[and placed >= {{since}}]] group by tenant',
+            'template-tags': { max_id: { name: 'max_id', type: 'number' }, since: { name: 'since', type: 'date' } },
+          },
+        },
+      },
+    })
+    expect(card.statusCode).toBe(200)
+    cardId = card.json<{ id: number }>().id
+    const hit = await s.request('POST', '/api/card', {
+      apiKey: s.apiKey,
+      payload: { name: 'Hit', dataset_query: { database: routerId, type: 'native', native: { query: `insert into hits (who) values ('x') returning who` } } },
+    })
+    hitCardId = hit.json<{ id: number }>().id
+  }, 120_000)
+
+  afterAll(async () => {
+    await s?.close()
+    await Promise.all([...(dbs?.values() ?? [])].map((d) => d.drop()))
+  })
+
+  const run = (session: string | undefined, id = cardId, parameters: unknown[] = []) =>
+    s.request('POST', `/api/card/${id}/query`, { ...(session ? { session } : {}), payload: { parameters } })
+
+  it('refuses to make a destination of nothing: 404 for a missing database', async () => {
+    const res = await s.request('PUT', '/api/ee/database-routing/router-database/99999', { apiKey: s.apiKey, payload: { user_attribute: 'tenant' } })
+    expect(res.statusCode).toBe(404)
+  })
+
+  it("accepts the documentation's curl payload verbatim, with every destination tested before anything is saved", async () => {
+    const on = await s.request('PUT', `/api/ee/database-routing/router-database/${routerId}`, { apiKey: s.apiKey, payload: { user_attribute: 'tenant' } })
+    expect(on.statusCode).toBe(200)
+    // The second example of the documentation, with host/dbname/user pointed at this run's databases.
+    const doc = {
+      router_database_id: routerId,
+      mirrors: [
+        {
+          is_on_demand: false,
+          is_full_sync: true,
+          is_sample: false,
+          cache_ttl: null,
+          refingerprint: null,
+          auto_run_queries: true,
+          schedules: {
+            metadata_sync: { schedule_minute: 14, schedule_day: null, schedule_frame: null, schedule_hour: null, schedule_type: 'hourly' },
+            cache_field_values: { schedule_minute: 0, schedule_day: null, schedule_frame: null, schedule_hour: 18, schedule_type: 'daily' },
+          },
+          details: { ...detailsOf(db('acme')), 'use-auth-provider': false, 'schema-filters-type': 'all', 'tunnel-enabled': false, 'destination-database': true },
+          name: 'acme',
+          engine: 'postgres',
+        },
+      ],
+    }
+    const res = await s.request('POST', '/api/ee/database-routing/mirror-database?check_connection_details=true', { apiKey: s.apiKey, payload: doc })
+    expect(res.statusCode).toBe(200)
+    expect(res.json()).toHaveLength(1)
+    expect(res.json()[0]).toMatchObject({ name: 'acme', router_database_id: routerId })
+    expect(res.body).not.toContain('unused-under-trust-auth')
+    const newer = await s.request('POST', '/api/ee/database-routing/destination-database?check_connection_details=true', {
+      apiKey: s.apiKey,
+      payload: { router_database_id: routerId, destinations: ['globex', 'initech'].map((n) => ({ name: n, engine: 'postgres', details: detailsOf(db(n)) })) },
+    })
+    expect(newer.statusCode).toBe(200)
+  })
+
+  it('creates mirrors atomically: one unreachable destination fails them all, naming it', async () => {
+    const res = await s.request('POST', '/api/ee/database-routing/mirror-database?check_connection_details=true', {
+      apiKey: s.apiKey,
+      payload: {
+        router_database_id: routerId,
+        mirrors: [
+          { name: 'good', engine: 'postgres', details: detailsOf(db('initech')) },
+          { name: 'bad', engine: 'postgres', details: { ...detailsOf(db('initech')), dbname: 'no_such_database_sy' } },
+        ],
+      },
+    })
+    expect(res.statusCode).toBe(400)
+    expect(Object.keys(res.json())).toEqual(['bad'])
+    expect(res.json().bad.message).toMatch(/no_such_database_sy/)
+    const list = await s.request('GET', `/api/database?router_database_id=${routerId}`, { apiKey: s.apiKey })
+    expect(list.json<{ data: { name: string }[] }>().data.map((d) => d.name).sort()).toEqual(['acme', 'globex', 'initech'])
+  })
+
+  it('refuses a duplicate slug, an engine mismatch and a destination as router', async () => {
+    const dup = await s.request('POST', '/api/ee/database-routing/mirror-database', { apiKey: s.apiKey, payload: { router_database_id: routerId, mirrors: [{ name: 'acme', engine: 'postgres', details: detailsOf(db('acme')) }] } })
+    expect(dup.statusCode).toBe(400)
+    expect(dup.json().message).toBe('A destination database with that name already exists.')
+    const mismatch = await s.request('POST', '/api/ee/database-routing/mirror-database', { apiKey: s.apiKey, payload: { router_database_id: routerId, mirrors: [{ name: 'm', engine: 'mysql', details: { host: '127.0.0.1' } }] } })
+    expect(mismatch.statusCode).toBe(400)
+    expect(mismatch.json().message).toMatch(/must match/)
+    const acmeId = (await s.request('GET', `/api/database?router_database_id=${routerId}`, { apiKey: s.apiKey })).json<{ data: { id: number; name: string }[] }>().data.find((d) => d.name === 'acme')!.id
+    const asRouter = await s.request('PUT', `/api/ee/database-routing/router-database/${acmeId}`, { apiKey: s.apiKey, payload: { user_attribute: 'tenant' } })
+    expect(asRouter.statusCode).toBe(400)
+    expect(asRouter.json().message).toBe('Cannot make a destination database a router database')
+  })
+
+  it('hides destinations from the database list', async () => {
+    const list = await s.request('GET', '/api/database', { session: users.acme!.session })
+    expect(list.json<{ data: { name: string }[] }>().data.map((d) => d.name)).toEqual(['Sample'])
+    expect((await s.request('GET', `/api/database?router_database_id=${routerId}`, { session: users.acme!.session })).statusCode).toBe(403)
+  })
+
+  it('routes the same question to each viewer by their attribute', async () => {
+    const tenantOf = async (session: string) => {
+      const res = await run(session)
+      expect(res.statusCode).toBe(202)
+      expect(res.json().status).toBe('completed')
+      return res.json<{ data: { rows: [string, number, string][] } }>().data.rows.map((r) => r[0])
+    }
+    expect(await tenantOf(users.acme!.session)).toEqual(['acme'])
+    expect(await tenantOf(users.globex!.session)).toEqual(['globex'])
+    expect(await tenantOf(users.primary!.session)).toEqual(['sample'])
+    expect(await tenantOf(users.router!.session)).toEqual(['sample'])
+    expect(await tenantOf(users.adminNoAttr!.session)).toEqual(['sample'])
+    expect(await tenantOf(s.adminSession)).toEqual(['sample'])
+  })
+
+  it('answers in Metabase shape, with parameters bound and optional clauses dropped', async () => {
+    const res = await run(users.acme!.session, cardId, [{ type: 'number/=', target: ['variable', ['template-tag', 'max_id']], value: 2 }])
+    const body = res.json()
+    expect(body).toMatchObject({ status: 'completed', row_count: 1 })
+    expect(typeof body.running_time).toBe('number')
+    expect(body.data.cols).toEqual([
+      { name: 'tenant', display_name: 'tenant', base_type: 'type/Text' },
+      { name: 'n', display_name: 'n', base_type: 'type/Integer' },
+      { name: 'first', display_name: 'first', base_type: 'type/Date' },
+    ])
+    expect(body.data.rows[0].slice(0, 2)).toEqual(['acme', 2])
+    const injected = await run(users.acme!.session, cardId, [{ target: ['variable', ['template-tag', 'max_id']], value: '1 or 1=1' }])
+    expect(injected.statusCode).toBe(400)
+    expect(injected.json().message).toMatch(/max_id.*number/)
+  })
+
+  it('refuses a viewer without the attribute, or with an unknown slug, and runs nothing anywhere', async () => {
+    const before = await Promise.all([...dbs.values()].map(hitCount))
+    const missing = await run(users.none!.session, hitCardId)
+    expect(missing.statusCode).toBe(400)
+    expect(missing.json().message).toBe('Required user attribute is missing. Cannot route to a Destination Database.')
+    const unknown = await run(users.unknown!.session, hitCardId)
+    expect(unknown.statusCode).toBe(400)
+    expect(unknown.json().message).toBe('No Destination Database with slug `umbrella` found.')
+    const after = await Promise.all([...dbs.values()].map(hitCount))
+    expect(after).toEqual(before)
+    // And the same card does run, on the right database, for a routed viewer.
+    expect((await run(users.globex!.session, hitCardId)).json().status).toBe('completed')
+    expect(await hitCount(db('globex'))).toBe(1)
+    expect(await hitCount(db('acme'))).toBe(0)
+  })
+
+  it('never lets a client query a destination directly', async () => {
+    const list = await s.request('GET', `/api/database?router_database_id=${routerId}`, { apiKey: s.apiKey })
+    const acmeId = list.json<{ data: { id: number; name: string }[] }>().data.find((d) => d.name === 'acme')!.id
+    const res = await s.request('POST', '/api/dataset', { apiKey: s.apiKey, payload: { database: acmeId, type: 'native', native: { query: 'select * from orders' } } })
+    expect(res.statusCode).toBe(403)
+    const card = await s.request('POST', '/api/card', { apiKey: s.apiKey, payload: { name: 'x', dataset_query: { database: acmeId, type: 'native', native: { query: 'select 1' } } } })
+    expect(card.statusCode).toBe(400)
+  })
+
+  it('keeps cached results apart per serving database', async () => {
+    const first = await run(users.acme!.session)
+    const again = await run(users.acme!.session)
+    expect(again.json().cached).toBe(true)
+    const other = await run(users.globex!.session)
+    expect(other.json().data.rows[0][0]).toBe('globex')
+    expect(first.json().data.rows[0][0]).toBe('acme')
+  })
+
+  it('records every run, refused or not', async () => {
+    const rows = await s.app.switchyard.store.query<{ card_id: number; database_id: number; router_database_id: number; error: string | null }>(
+      'select card_id, database_id, router_database_id, error from query_executions where card_id = $1',
+      [cardId],
+    )
+    expect(rows.rows.length).toBeGreaterThan(5)
+    expect(new Set(rows.rows.map((r) => r.router_database_id))).toEqual(new Set([routerId]))
+    expect(new Set(rows.rows.map((r) => r.database_id)).size).toBeGreaterThanOrEqual(3)
+  })
+
+  it('turning routing off keeps the destinations; deleting the router deletes them', async () => {
+    const off = await s.request('PUT', `/api/ee/database-routing/router-database/${routerId}`, { apiKey: s.apiKey, payload: { user_attribute: null } })
+    expect(off.statusCode).toBe(200)
+    expect((await run(users.acme!.session, hitCardId)).json().status).toBe('completed')
+    expect(await hitCount(db('sample'))).toBe(1)
+    const list = await s.request('GET', `/api/database?router_database_id=${routerId}`, { apiKey: s.apiKey })
+    expect(list.json().total).toBe(3)
+    expect((await s.request('DELETE', `/api/database/${routerId}`, { apiKey: s.apiKey })).statusCode).toBe(204)
+    const gone = await s.request('GET', `/api/database?router_database_id=${routerId}`, { apiKey: s.apiKey })
+    expect(gone.json().total).toBe(0)
+  })
+})
