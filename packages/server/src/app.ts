@@ -57,7 +57,7 @@ export async function buildApp(options: ServerOptions = {}): Promise<SwitchyardS
 
   const app = Fastify({
     logger: options.logger ?? { level: 'info' },
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false, allowUnionTypes: true } },
   }) as unknown as SwitchyardServer
   app.decorate('switchyard', ctx)
   await app.register(cookie)

@@ -20,7 +20,20 @@ export interface StatementAnalysis {
   readonly unqualifiable?: string
   /** A session-level change (SET search_path, SET ROLE, ...) that must never run on a pooled connection. */
   readonly sessionChange?: string
+  /** Code the guard cannot see into (a DO block, a function body): it could name any schema, so it is refused. */
+  readonly unverifiable?: string
 }
+
+/** DML targets: PostgreSQL never resolves these to a CTE (setTargetTable), so they are qualified even when a CTE has the same name. */
+const DML_STATEMENTS = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt'])
+
+const NO_CTES: ReadonlySet<string> = new Set()
+
+/** Fields that spell an object's (possibly qualified) name as a list of strings. */
+const NAME_LIST_KEYS = new Set(['objects', 'object', 'objname', 'typeName', 'names', 'funcname', 'defnames', 'domainname', 'collname', 'opclassname', 'opfamilyname', 'conversion_name'])
+
+/** Statements whose body is code the parser does not look into. */
+const OPAQUE_CODE = new Set(['DoStmt', 'CreateFunctionStmt', 'CreateTrigStmt', 'RuleStmt', 'CreateEventTrigStmt'])
 
 /** Top-level statements whose every relation reference is a RangeVar the qualifier can see. */
 const QUALIFIABLE = new Set([
@@ -73,6 +86,7 @@ class Analyzer {
   readonly schemas = new Set<string>()
   unqualifiable: string | undefined
   sessionChange: string | undefined
+  unverifiable: string | undefined
 
   statement(node: Node): void {
     const [type, body] = Object.entries(node)[0] ?? []
@@ -84,7 +98,63 @@ class Analyzer {
       }
     }
     if (!QUALIFIABLE.has(type)) this.unqualifiable ??= `${type} is not rewritten by the qualifier`
+    if (OPAQUE_CODE.has(type)) this.unverifiable ??= `${type} carries code the guard cannot inspect`
+    this.namedSchemas(type, body as Node)
     this.walk(node, new Set())
+  }
+
+  /**
+   * Schemas named outside RangeVars: DROP/COMMENT/GRANT/ALTER ... SET SCHEMA/CREATE SCHEMA and
+   * friends spell objects as lists of strings (`schema.name`) or name a schema outright.
+   */
+  namedSchemas(type: string, body: Node): void {
+    const add = (name: unknown) => {
+      if (typeof name === 'string' && name.length > 0) this.schemas.add(name)
+    }
+    const strings = (list: unknown): string[] => (Array.isArray(list) ? list.map(stringOf).filter((x): x is string => x !== undefined) : [])
+    const objectType = String(body.removeType ?? body.objtype ?? body.objectType ?? body.renameType ?? '')
+    if (type === 'CreateSchemaStmt') add(body.schemaname)
+    if (type === 'AlterObjectSchemaStmt') add(body.newschema)
+    if (objectType === 'OBJECT_SCHEMA') {
+      // DROP SCHEMA x / GRANT ... ON SCHEMA x / ALTER SCHEMA x RENAME / COMMENT ON SCHEMA x
+      for (const o of (body.objects as unknown[]) ?? []) add(stringOf(o))
+      add(stringOf(body.object))
+      if (type === 'RenameStmt') {
+        add(body.subname)
+        add(body.newname)
+      }
+    }
+    if (type === 'GrantStmt' && body.targtype === 'ACL_TARGET_ALL_IN_SCHEMA') for (const o of (body.objects as unknown[]) ?? []) add(stringOf(o))
+    if (type === 'ReindexStmt' && String(body.kind).includes('SCHEMA')) add(body.name)
+    if (type === 'AlterDefaultPrivilegesStmt') {
+      for (const opt of (body.options as Node[]) ?? []) {
+        const def = opt.DefElem as Node | undefined
+        if (def?.defname === 'schemas') for (const s of strings((def.arg as Node)?.List ? ((def.arg as Node).List as Node).items : def.arg)) add(s)
+      }
+    }
+    if (type === 'CreateExtensionStmt') {
+      for (const opt of (body.options as Node[]) ?? []) {
+        const def = opt.DefElem as Node | undefined
+        if (def?.defname === 'schema') add(stringOf(def.arg))
+      }
+    }
+    // Qualified object names as string lists (DROP TABLE s.t, CREATE TYPE s.t, COMMENT ON COLUMN s.t.c ...);
+    // only under keys that hold object names, so enum labels and option lists are not taken for schemas.
+    const fromEnd = objectType === 'OBJECT_COLUMN' ? 3 : 2
+    const visitLists = (value: unknown, key: string | undefined): void => {
+      if (Array.isArray(value)) {
+        const names = strings(value)
+        if (key && NAME_LIST_KEYS.has(key) && names.length === value.length && names.length >= fromEnd) add(names[names.length - fromEnd])
+        for (const v of value) visitLists(v, key)
+        return
+      }
+      if (value === null || typeof value !== 'object') return
+      for (const [k, v] of Object.entries(value as Node)) {
+        if (k === 'List') visitLists((v as Node).items, key)
+        else visitLists(v, /^[A-Z]/.test(k) ? key : k)
+      }
+    }
+    if (!QUALIFIABLE.has(type)) visitLists(body, undefined)
   }
 
   walk(value: unknown, scope: ReadonlySet<string>): void {
@@ -97,6 +167,12 @@ class Analyzer {
       if (child === null || typeof child !== 'object') continue
       // FOR UPDATE OF names tables as the FROM clause spells them; qualifying them would be a syntax error.
       if (key === 'lockedRels') continue
+      if (DML_STATEMENTS.has(key) && (child as Node).relation && isRangeVar((child as Node).relation)) {
+        const { relation, ...rest } = child as Node
+        this.rangeVar(relation as Node, NO_CTES)
+        this.walk({ [key]: rest }, scope)
+        continue
+      }
       // RangeVars come wrapped ({ RangeVar: {...} }) in lists, but bare in fields such as
       // InsertStmt.relation, IntoClause.rel, ViewStmt.view and a foreign key's pktable.
       if (key === 'RangeVar' || isRangeVar(child)) this.rangeVar(child as Node, scope)
@@ -126,6 +202,8 @@ class Analyzer {
 
   rangeVar(rv: Node, scope: ReadonlySet<string>): void {
     const relname = String(rv.relname)
+    // A temporary table lives in pg_temp; qualifying its creation with a schema is an error.
+    if (rv.relpersistence === 't' && !rv.schemaname) this.unqualifiable ??= `temporary table ${relname}`
     if (rv.catalogname) this.schemas.add(String(rv.catalogname))
     if (rv.schemaname) this.schemas.add(String(rv.schemaname))
     else if (!scope.has(relname)) {
@@ -139,6 +217,11 @@ class Analyzer {
     const names = ((fc.funcname as unknown[]) ?? []).map(stringOf).filter((s): s is string => s !== undefined)
     if (names.length > 1) this.schemas.add(names[0]!)
     const fn = names.at(-1)?.toLowerCase()
+    if (fn === 'set_config') {
+      // set_config('search_path', ..., false) is SET search_path by another name; a non-literal name could be anything.
+      const setting = constString((fc.args as unknown[] | undefined)?.[0])?.toLowerCase()
+      if (setting === undefined || SESSION_SETTINGS.has(setting)) this.sessionChange ??= `set_config(${setting ?? '?'})`
+    }
     if (fn && RELATION_NAME_FUNCTIONS.has(fn)) {
       for (const arg of (fc.args as unknown[]) ?? []) {
         const text = constString(arg)
@@ -202,5 +285,6 @@ export function analyzeStatement(sql: string): StatementAnalysis {
     schemas: a.schemas,
     ...(a.unqualifiable !== undefined ? { unqualifiable: a.unqualifiable } : {}),
     ...(a.sessionChange !== undefined ? { sessionChange: a.sessionChange } : {}),
+    ...(a.unverifiable !== undefined ? { unverifiable: a.unverifiable } : {}),
   })
 }

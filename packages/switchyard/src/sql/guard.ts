@@ -24,6 +24,13 @@ export function guardAnalyzed(analysis: StatementAnalysis, tenantSchema: string,
       `Statement changes session state (${analysis.sessionChange}) that would outlive it on a pooled connection; schema routing refuses it.`,
     )
   }
+  if (analysis.unverifiable !== undefined) {
+    throw new TenantIsolationError(
+      analysis.unverifiable,
+      tenantSchema,
+      `Statement cannot be checked for tenant isolation (${analysis.unverifiable}); schema routing refuses it. Run such statements as migrations.`,
+    )
+  }
   for (const schema of analysis.schemas) {
     if (schema !== tenantSchema && !shared.has(schema) && !CATALOG_SCHEMAS.has(schema)) {
       throw new TenantIsolationError(schema, tenantSchema)

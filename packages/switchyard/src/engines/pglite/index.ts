@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises'
 import type { PGlite } from '@electric-sql/pglite'
 import { ConfigurationError } from '../../errors.js'
 import type { EngineSpec } from '../types.js'
@@ -30,6 +31,8 @@ export function pglite(details: PgliteConnectionDetails = {}): EngineSpec {
     ? () => instance.waitReady.then(() => instance)
     : async () => {
         const { PGlite } = await import('@electric-sql/pglite')
+        // PGlite creates only the last path segment; the parents are ours to make.
+        if (dataDir !== undefined) await mkdir(dataDir, { recursive: true })
         const db = new PGlite(dataDir)
         await db.waitReady
         return db

@@ -1,0 +1,103 @@
+import type { EngineCapabilities, EnginePool, Queryable } from '../engines/types.js'
+import type { ModelMeta } from '../router/types.js'
+import type { SchemaLookup, SchemaMapping } from '../schema/schema-name.js'
+
+/**
+ * What a migration's `up` and `down` receive: statements run on one connection inside the
+ * migration's own transaction, whose search path is the tenant's schema (set locally, so it
+ * is gone at COMMIT). Unqualified names therefore resolve in the tenant's schema.
+ */
+export interface TenantMigrationDb extends Queryable {
+  /** The tenant key being migrated. */
+  readonly tenant: string
+  /** The tenant's schema (a database on engines without schemas). */
+  readonly schema: string
+  readonly capabilities: EngineCapabilities
+  quoteIdentifier(name: string): string
+}
+
+/**
+ * A Kysely-style migration. Migrations apply in the order they are listed; `name` is the
+ * key the status table records, so never rename one that has shipped.
+ */
+export interface TenantMigration {
+  readonly name: string
+  up(db: TenantMigrationDb): Promise<void>
+  down?(db: TenantMigrationDb): Promise<void>
+  /** The model (table) the migration is for; passed to `allowMigrate`. */
+  readonly model?: string
+}
+
+export interface TenantManagerOptions {
+  /** An admin/write pool on the shared database (for schema-per-tenant) or the server (database-per-tenant on MySQL). */
+  readonly pool: EnginePool
+  /** Tenant key → schema. A `SchemaMapping`, a naming convention (`'tenant_{key}'`, the default) or a lookup. */
+  readonly mapping?: SchemaMapping | string | SchemaLookup
+  readonly migrations?: readonly TenantMigration[]
+  /** Alias of `pool`, as `allowMigrate` sees it. Default `default`. */
+  readonly alias?: string
+  /** Consulted once per migration and run; `false` leaves the migration pending. */
+  readonly allowMigrate?: (alias: string, model: ModelMeta) => boolean | undefined
+  /**
+   * Where per-(tenant, migration) status is kept: `schema.table` on engines with schemas
+   * (default `switchyard.tenant_migrations`), a plain table otherwise (default `switchyard_tenant_migrations`).
+   */
+  readonly statusTable?: string
+  /** The tenant registry, named like `statusTable` (default `switchyard.tenants` / `switchyard_tenants`). */
+  readonly registryTable?: string
+}
+
+export interface TenantInfo {
+  readonly key: string
+  readonly schema: string
+  readonly createdAt: Date
+}
+
+export interface ProvisionResult {
+  readonly key: string
+  readonly schema: string
+  /** Whether this call created the schema (false when it already existed). */
+  readonly created: boolean
+  /** Migrations applied by this call, in order. */
+  readonly migrated: readonly string[]
+}
+
+export interface MigrateProgress {
+  readonly tenant: string
+  readonly status: 'migrated' | 'failed' | 'skipped'
+  /** Tenants finished so far, this one included. */
+  readonly done: number
+  readonly total: number
+  /** Migrations this tenant got in this run. */
+  readonly applied: readonly string[]
+}
+
+export interface MigrateOptions {
+  /** Tenants migrated at once (each on its own connection). Default 4. */
+  readonly concurrency?: number
+  /** Called after each tenant; must not throw. */
+  readonly onProgress?: (progress: MigrateProgress) => void
+  /** Only these tenant keys (default: every registered tenant). */
+  readonly tenants?: readonly string[]
+  /** Stops starting further tenants; a tenant in progress finishes (or fails) its current migration. */
+  readonly signal?: AbortSignal
+}
+
+export interface MigrationFailure {
+  readonly tenant: string
+  readonly migration: string
+  readonly error: Error
+}
+
+export interface MigrateResult {
+  /** Tenants that got at least one migration and had none fail. */
+  readonly migrated: string[]
+  /** One entry per tenant whose migration failed; its later migrations were not tried. */
+  readonly failed: MigrationFailure[]
+  /** Tenants with nothing to apply. */
+  readonly skipped: string[]
+  /** Migrations that `allowMigrate` refused on this alias (left pending everywhere). */
+  readonly disallowed: string[]
+  /** Tenants not started because `signal` aborted. */
+  readonly notStarted: string[]
+}
