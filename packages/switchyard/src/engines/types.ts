@@ -21,6 +21,8 @@ export interface EngineCapabilities {
   readonly dialect: 'postgres' | 'mysql' | 'sqlite'
   /** Placeholder style of parameterised statements: `$1` (postgres) or `?`. */
   readonly placeholders: 'numbered' | 'question'
+  /** The character that quotes identifiers (doubled inside one). */
+  readonly identifierQuote: '"' | '`'
 }
 
 export interface QueryResult<R = Row> {

@@ -3,17 +3,20 @@ import type { EngineSpec, EngineTransaction, QueryResult, Row } from '../engines
 import { StatementClassifier, type StatementKind } from '../sql/classify.js'
 import { PoolRegistry, type PoolLease } from '../pools/pool-registry.js'
 import { RouterChain } from '../router/chain.js'
-import { ModelRegistry, staticAlias, type ModuleConfig } from '../router/static.js'
+import { DEFAULT_ALIAS, ModelRegistry, staticAlias, type ModuleConfig } from '../router/static.js'
 import type { ModelMeta, RouteDecision, RouteReason } from '../router/types.js'
 import { getOrCreate, updateOrCreate, type CompoundResult, type CompoundTarget } from './compound.js'
 import type { Values } from './sql-builder.js'
 import { TransactionScope } from './transaction-scope.js'
 import { RoutedQueryResult } from './routed-result.js'
 import { SchemaRouter } from '../schema/schema-router.js'
+import { TenantManager } from '../tenancy/tenant-manager.js'
+import { LeasedPool } from '../pools/leased-pool.js'
+import { ConfigurationError } from '../errors.js'
 import { routedKysely, type RoutedKyselyOptions } from '../kysely/index.js'
 import type { Kysely, KyselyPlugin } from 'kysely'
 import { tenantSchemaPlugin } from '../schema/kysely-plugin.js'
-import type { Executor, RoutedResult, SchemaApplier, StatementOptions, SwitchyardOptions } from './types.js'
+import type { Executor, RoutedResult, SchemaApplier, StatementOptions, SwitchyardOptions, TenancyOptions } from './types.js'
 
 interface Route {
   readonly alias: string
@@ -35,6 +38,8 @@ export class Switchyard implements Executor {
   readonly #onRoute: ((d: RouteDecision) => void) | undefined
   readonly #schemas: SchemaApplier | undefined
   readonly #hasSchemaRouters: boolean
+  readonly #tenancy: TenancyOptions | undefined
+  #tenants: TenantManager | undefined
   /** Write aliases each route context has written to, for read-after-write stickiness. */
   readonly #written = new WeakMap<RouteContext, Set<string>>()
 
@@ -48,6 +53,7 @@ export class Switchyard implements Executor {
     this.#classifier = new StatementClassifier(options.classifierCacheSize)
     this.#sticky = options.stickyAfterWrite ?? true
     this.#onRoute = options.onRoute
+    this.#tenancy = options.tenancy
     const schemaRouting = options.schemaRouting
     this.#schemas =
       schemaRouting && 'run' in schemaRouting
@@ -55,6 +61,32 @@ export class Switchyard implements Executor {
         : this.#hasSchemaRouters || schemaRouting
           ? new SchemaRouter(schemaRouting ?? {})
           : undefined
+  }
+
+  /**
+   * Tenant management on the shared database: `provision`, `list`, `drop`, `migrate`.
+   * Migrations ask the routers' `allowMigrate`.
+   *
+   * @example
+   * ```ts
+   * const sy = createSwitchyard({ databases, tenancy: { mapping: 'tenant_{key}', migrations: [createOrders] } })
+   * await sy.tenants.provision('acme')
+   * const { failed } = await sy.tenants.migrate({ concurrency: 8 })
+   * ```
+   */
+  get tenants(): TenantManager {
+    if (this.#tenants) return this.#tenants
+    if (!this.#tenancy) throw new ConfigurationError('sy.tenants needs createSwitchyard({ tenancy: { ... } })')
+    const { alias = DEFAULT_ALIAS, ...rest } = this.#tenancy
+    const spec = this.pools.peekSpec(alias)
+    if (!spec) throw new ConfigurationError(`tenancy.alias '${alias}' must be one of the configured databases`)
+    this.#tenants = new TenantManager({
+      ...rest,
+      alias,
+      pool: new LeasedPool(this.pools, alias, spec),
+      allowMigrate: (a, model) => this.#chain.allowMigrate(a, model),
+    })
+    return this.#tenants
   }
 
   /** The router chain, for integrations (Kysely, tenancy) that route by themselves. */

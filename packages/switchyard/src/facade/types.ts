@@ -5,6 +5,7 @@ import type { ModelConfig, ModuleConfig } from '../router/static.js'
 import type { CompoundResult } from './compound.js'
 import type { Values } from './sql-builder.js'
 import type { SchemaRoutingOptions } from '../schema/schema-router.js'
+import type { TenantManagerOptions } from '../tenancy/types.js'
 
 export interface SwitchyardOptions {
   /** Aliases configured up front; `default` is where unrouted statements go. */
@@ -28,7 +29,11 @@ export interface SwitchyardOptions {
   readonly classifierCacheSize?: number
   /** How `schemaFor` answers are applied: options for the built-in SchemaRouter (strategy, shared schemas and tables), or your own applier. Default: `qualify`. */
   readonly schemaRouting?: SchemaApplier | SchemaRoutingOptions
+  /** Enables `sy.tenants`: tenant registry, provisioning and per-tenant migrations on `alias` (default `default`). */
+  readonly tenancy?: TenancyOptions
 }
+
+export type TenancyOptions = Omit<TenantManagerOptions, 'pool' | 'allowMigrate' | 'alias'> & { readonly alias?: string }
 
 /**
  * Applies a `schemaFor` answer to one statement without leaving it on a pooled connection

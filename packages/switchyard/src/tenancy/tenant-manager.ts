@@ -99,7 +99,7 @@ export class TenantManager {
     }
     await this.#meta.register(key, schema)
     const applied = (await this.#meta.applied()).get(key) ?? new Set<string>()
-    const result = await this.#migrateTenant(key, schema, this.#pending(applied, new Set()))
+    const result = await this.#migrateTenant(key, schema, this.#pending(applied, this.#disallowed()))
     if (result.failure) throw new TenantMigrationError(key, result.failure.migration, result.failure.error)
     return { key, schema, created, migrated: result.applied }
   }
@@ -153,7 +153,7 @@ export class TenantManager {
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new ConfigurationError(`migrate(): concurrency must be a positive integer, got ${String(options.concurrency)}`)
     await this.#meta.ensure()
     const [tenants, applied] = await Promise.all([this.#meta.tenants(options.tenants), this.#meta.applied()])
-    const disallowed = new Set(this.#migrations.filter((m) => this.#allowMigrate?.(this.#alias, { table: m.model }) === false).map((m) => m.name))
+    const disallowed = this.#disallowed()
 
     const result: MigrateResult = { migrated: [], failed: [], skipped: [], disallowed: [...disallowed], notStarted: [] }
     const total = tenants.length
@@ -224,6 +224,11 @@ export class TenantManager {
       reverted.push(m.name)
     }
     return reverted
+  }
+
+  /** Migrations a router's allowMigrate refuses on this alias: they stay pending, in provision and migrate alike. */
+  #disallowed(): Set<string> {
+    return new Set(this.#migrations.filter((m) => this.#allowMigrate?.(this.#alias, { table: m.model }) === false).map((m) => m.name))
   }
 
   #pending(applied: ReadonlySet<string>, disallowed: ReadonlySet<string>): TenantMigration[] {

@@ -176,6 +176,21 @@ for (const engine of engines) {
       expect(rows).toEqual([])
     })
 
+    it('a string of several statements answers with the last result or is refused whole, never half-run', async () => {
+      const outcome = await pool.query<{ v: number }>('insert into items (id, name) values (60, \'multi\'); select 2 as v').then(
+        (r) => r.rows.map((x) => Number(x.v)),
+        (e: unknown) => e,
+      )
+      const ran = await pool.query('select id from items where id = 60')
+      if (Array.isArray(outcome)) {
+        expect(outcome).toEqual([2])
+        expect(ran.rows).toHaveLength(1)
+      } else {
+        expect(outcome).toBeInstanceOf(QueryError)
+        expect(ran.rows).toEqual([])
+      }
+    })
+
     it('checks its connection', async () => {
       await expect(pool.checkConnection()).resolves.toBeUndefined()
     })

@@ -23,6 +23,7 @@ export const MYSQL_CAPABILITIES: EngineCapabilities = Object.freeze({
   multipleConnections: true,
   dialect: 'mysql',
   placeholders: 'question',
+  identifierQuote: '`',
 })
 
 function toResult<R>(rows: unknown, fields: FieldPacket[] | undefined): QueryResult<R> {

@@ -22,6 +22,7 @@ export const PGLITE_CAPABILITIES: EngineCapabilities = Object.freeze({
   multipleConnections: false,
   dialect: 'postgres',
   placeholders: 'numbered',
+  identifierQuote: '"',
 })
 
 type Runner = Pick<PGlite, 'query'> | Transaction

@@ -22,6 +22,7 @@ export const POSTGRES_CAPABILITIES: EngineCapabilities = Object.freeze({
   multipleConnections: true,
   dialect: 'postgres',
   placeholders: 'numbered',
+  identifierQuote: '"',
 })
 
 type PgResult = pg.QueryResult<Row>
@@ -43,8 +44,9 @@ class PgQueryResult<R> implements QueryResult<R> {
   }
 }
 
-function toResult<R>(res: PgResult): QueryResult<R> {
-  return new PgQueryResult<R>(res)
+function toResult<R>(res: PgResult | PgResult[]): QueryResult<R> {
+  // A simple-protocol string of several statements yields one result each; the last one is the answer.
+  return new PgQueryResult<R>(Array.isArray(res) ? res[res.length - 1]! : res)
 }
 
 export class PostgresPool implements EnginePool {
@@ -55,6 +57,7 @@ export class PostgresPool implements EnginePool {
   #closing: Promise<void> | undefined
   readonly #config: pg.ClientConfig
   readonly #cancels = new WeakMap<pg.PoolClient, Promise<void>>()
+  readonly #guarded = new WeakSet<pg.PoolClient>()
 
   constructor(config: pg.PoolConfig, target: string) {
     this.#config = config
@@ -181,7 +184,15 @@ export class PostgresPool implements EnginePool {
 
   async #connect(): Promise<pg.PoolClient> {
     try {
-      return await this.#pool.connect()
+      const client = await this.#pool.connect()
+      // pg.Pool listens for errors only on idle clients. A checked-out client whose server
+      // goes away (idle in a transaction, say) would emit an unhandled 'error' and kill the
+      // process; the failure reaches the caller through its statement instead.
+      if (!this.#guarded.has(client)) {
+        this.#guarded.add(client)
+        client.on('error', () => {})
+      }
+      return client
     } catch (err) {
       throw toConnectionError(err, this.#target)
     }

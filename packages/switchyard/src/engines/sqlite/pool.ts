@@ -24,6 +24,7 @@ export const SQLITE_CAPABILITIES: EngineCapabilities = Object.freeze({
   multipleConnections: false,
   dialect: 'sqlite',
   placeholders: 'question',
+  identifierQuote: '"',
 })
 
 type Database = BetterSqlite3.Database
