@@ -12,6 +12,11 @@ import { databaseRoutingRoutes } from './routes/database-routing.js'
 import { databaseRoutes } from './routes/databases.js'
 import { userRoutes } from './routes/users.js'
 import { MetadataStore } from './store/store.js'
+import { MetadataCache } from './store/metadata-cache.js'
+import { ExecutionLog } from './store/execution-log.js'
+
+/** POSTs that run queries rather than change metadata. */
+const READ_ONLY_POSTS = /^\/api\/(card\/\d+\/query|dataset)(\?|$)/
 
 export interface ServerOptions {
   /** Embedded store and embedded databases live here. Default `./.switchyard`; `undefined` store in memory when `inMemory`. */
@@ -53,7 +58,15 @@ export async function buildApp(options: ServerOptions = {}): Promise<SwitchyardS
   const store = await MetadataStore.open(config.databaseUrl ? { databaseUrl: config.databaseUrl } : options.inMemory ? {} : { dataDir: `${config.dataDir}/store` })
   const cache: ResultCache = config.redisUrl ? await createRedisCache(config.redisUrl) : createMemoryCache()
   const policy = Object.freeze({ allowEmbedded: config.allowEmbedded, dataDir: config.dataDir })
-  const ctx: ServerContext = Object.freeze({ store, pools: new DatabasePools(policy), policy, cache, jwtSecret: config.jwtSecret })
+  const ctx: ServerContext = Object.freeze({
+    store,
+    pools: new DatabasePools(policy),
+    policy,
+    cache,
+    jwtSecret: config.jwtSecret,
+    metadata: new MetadataCache(),
+    executions: new ExecutionLog(store),
+  })
 
   const app = Fastify({
     logger: options.logger ?? { level: 'info' },
@@ -66,7 +79,12 @@ export async function buildApp(options: ServerOptions = {}): Promise<SwitchyardS
   })
 
   app.addHook('onRequest', async (req) => {
-    req.principal = await authenticate(store, req)
+    req.principal = await authenticate(ctx, req)
+  })
+  // Any write may change what the hot path caches (a session, a card, a destination): drop it all.
+  app.addHook('onSend', async (req, _reply, payload) => {
+    if (req.method !== 'GET' && !READ_ONLY_POSTS.test(req.url)) ctx.metadata.clear()
+    return payload
   })
   // The one place errors become HTTP responses.
   app.setErrorHandler((err, req, reply) => {
@@ -87,6 +105,7 @@ export async function buildApp(options: ServerOptions = {}): Promise<SwitchyardS
   app.get('/api/health', { schema: { hide: true } }, async () => ({ status: 'ok' }))
 
   app.addHook('onClose', async () => {
+    await ctx.executions.flush()
     await ctx.pools.close()
     await cache.close()
     await store.close()

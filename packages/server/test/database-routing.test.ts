@@ -203,6 +203,12 @@ describe.skipIf(!ok)('database routing on real PostgreSQL destinations', () => {
   })
 
   it('records every run, refused or not', async () => {
+    await s.app.switchyard.executions.flush()
+    const refused = await s.app.switchyard.store.query<{ error: string }>('select error from query_executions where database_id is null and card_id = $1', [hitCardId])
+    expect(refused.rows.map((r) => r.error).sort()).toEqual([
+      'No Destination Database with slug `umbrella` found.',
+      'Required user attribute is missing. Cannot route to a Destination Database.',
+    ])
     const rows = await s.app.switchyard.store.query<{ card_id: number; database_id: number; router_database_id: number; error: string | null }>(
       'select card_id, database_id, router_database_id, error from query_executions where card_id = $1',
       [cardId],
@@ -210,6 +216,7 @@ describe.skipIf(!ok)('database routing on real PostgreSQL destinations', () => {
     expect(rows.rows.length).toBeGreaterThan(5)
     expect(new Set(rows.rows.map((r) => r.router_database_id))).toEqual(new Set([routerId]))
     expect(new Set(rows.rows.map((r) => r.database_id)).size).toBeGreaterThanOrEqual(3)
+    expect(rows.rows.every((r) => r.error === null)).toBe(true)
   })
 
   it('turning routing off keeps the destinations; deleting the router deletes them', async () => {

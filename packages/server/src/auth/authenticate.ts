@@ -1,28 +1,30 @@
 import type { FastifyRequest } from 'fastify'
 import { forbidden, unauthorized } from '../http/errors.js'
-import type { StoreDb } from '../store/store.js'
+import type { ServerContext } from '../context.js'
 import { hashToken } from './secrets.js'
 import { principalOf, type Principal, type UserRow } from './principal.js'
 
 export const SESSION_COOKIE = 'metabase.SESSION'
 
 /** Resolves the caller from X-Api-Key, X-Metabase-Session or the session cookie. */
-export async function authenticate(store: StoreDb, req: FastifyRequest): Promise<Principal | undefined> {
+export async function authenticate(ctx: ServerContext, req: FastifyRequest): Promise<Principal | undefined> {
+  const store = ctx.store
   const apiKey = header(req, 'x-api-key')
   if (apiKey) {
-    const { rows } = await store.query<{ id: number }>('select id from api_keys where key_hash = $1', [hashToken(apiKey)])
+    const hash = hashToken(apiKey)
+    const key = await ctx.metadata.get(`key:${hash}`, async () => (await store.query<{ id: number }>('select id from api_keys where key_hash = $1', [hash])).rows[0])
     // A wrong key is an error, not anonymous access: the caller clearly meant to authenticate.
-    if (!rows[0]) throw unauthorized('Invalid API key.')
-    return { kind: 'api-key', apiKeyId: rows[0].id, isAdmin: true, attributes: {} }
+    if (!key) throw unauthorized('Invalid API key.')
+    return { kind: 'api-key', apiKeyId: key.id, isAdmin: true, attributes: {} }
   }
   const token = header(req, 'x-metabase-session') ?? req.cookies?.[SESSION_COOKIE]
   if (!token) return undefined
-  const { rows } = await store.query<UserRow>(
-    'select u.* from sessions s join users u on u.id = s.user_id where s.token_hash = $1 and u.is_active',
-    [hashToken(token)],
+  const hash = hashToken(token)
+  const user = await ctx.metadata.get(`session:${hash}`, async () =>
+    (await store.query<UserRow>('select u.* from sessions s join users u on u.id = s.user_id where s.token_hash = $1 and u.is_active', [hash])).rows[0],
   )
-  if (!rows[0]) throw unauthorized('Invalid or expired session.')
-  return principalOf(rows[0])
+  if (!user) throw unauthorized('Invalid or expired session.')
+  return principalOf(user)
 }
 
 function header(req: FastifyRequest, name: string): string | undefined {

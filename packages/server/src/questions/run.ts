@@ -28,7 +28,17 @@ export interface RunResponse extends Record<string, unknown> {
  */
 export async function runNative(ctx: ServerContext, run: NativeRun, who: Principal): Promise<RunResponse> {
   if (run.database.router_database_id !== null) throw forbidden('A destination database cannot be queried directly; query its router database.')
-  const target = await resolveTarget(ctx.store, run.database, who)
+  let target: DatabaseRow
+  try {
+    target = await resolveTarget(ctx, run.database, who)
+  } catch (err) {
+    // A refusal is a run too: who asked, for what, and why it went nowhere.
+    ctx.executions.record({
+      userId: who.userId ?? null, apiKeyId: who.apiKeyId ?? null, cardId: run.cardId ?? null, routerDatabaseId: run.database.id,
+      databaseId: null, runningTime: 0, rowCount: null, cacheHit: false, error: (err as Error).message, context: run.context,
+    })
+    throw err
+  }
   const pool = ctx.pools.get(target)
   const { sql, params } = compileNativeQuery(run.query, run.templateTags, run.parameters, pool.capabilities.placeholders)
   const started = performance.now()
@@ -47,11 +57,18 @@ export async function runNative(ctx: ServerContext, run: NativeRun, who: Princip
     error = (err as Error).message
   }
   const runningTime = Math.round(performance.now() - started)
-  await ctx.store.query(
-    `insert into query_executions (user_id, api_key_id, card_id, router_database_id, database_id, running_time, row_count, cache_hit, error, context)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-    [who.userId ?? null, who.apiKeyId ?? null, run.cardId ?? null, run.database.id, target.id, runningTime, result?.row_count ?? null, cacheHit, error ?? null, run.context],
-  )
+  ctx.executions.record({
+    userId: who.userId ?? null,
+    apiKeyId: who.apiKeyId ?? null,
+    cardId: run.cardId ?? null,
+    routerDatabaseId: run.database.id,
+    databaseId: target.id,
+    runningTime,
+    rowCount: result?.row_count ?? null,
+    cacheHit,
+    error: error ?? null,
+    context: run.context,
+  })
   const common = { database_id: run.database.id, started_at: new Date(Date.now() - runningTime).toISOString(), running_time: runningTime, ...(run.cardId !== undefined ? { card_id: run.cardId } : {}) }
   if (error !== undefined || !result) return { status: 'failed', error: error ?? 'Query failed', ...common, row_count: 0, data: { cols: [], rows: [] } }
   return { status: 'completed', ...common, row_count: result.row_count, cached: cacheHit, data: { cols: result.cols, rows: result.rows } }

@@ -54,9 +54,9 @@ function publicCard(c: CardRow): Record<string, unknown> {
 }
 
 async function loadCard(ctx: ServerContext, id: number): Promise<CardRow> {
-  const { rows } = await ctx.store.query<CardRow>('select * from cards where id = $1', [id])
-  if (!rows[0]) throw notFound('Card')
-  return rows[0]
+  const card = await ctx.metadata.get(`card:${id}`, async () => (await ctx.store.query<CardRow>('select * from cards where id = $1', [id])).rows[0])
+  if (!card) throw notFound('Card')
+  return card
 }
 
 /** Questions are built on routers (or plain databases), never on a destination. */

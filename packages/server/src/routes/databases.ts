@@ -12,9 +12,9 @@ const idParams = { type: 'object', required: ['id'], properties: { id: { type: '
 export const detailsSchema = { type: 'object', additionalProperties: true, properties: { host: { type: 'string' }, port: { type: ['integer', 'string'] }, dbname: { type: 'string' }, user: { type: 'string' }, password: { type: ['string', 'null'] }, ssl: { type: 'boolean' } } } as const
 
 export async function loadDatabase(ctx: ServerContext, id: number): Promise<DatabaseRow> {
-  const { rows } = await ctx.store.query<DatabaseRow>('select * from databases where id = $1', [id])
-  if (!rows[0]) throw notFound('Database')
-  return rows[0]
+  const db = await ctx.metadata.get(`db:${id}`, async () => (await ctx.store.query<DatabaseRow>('select * from databases where id = $1', [id])).rows[0])
+  if (!db) throw notFound('Database')
+  return db
 }
 
 /** Tests a connection; a failure is a 400 carrying the engine's own message. */

@@ -1,7 +1,7 @@
 import type { Principal } from '../auth/principal.js'
 import type { DatabaseRow } from '../databases/pools.js'
 import { badRequest } from '../http/errors.js'
-import type { StoreDb } from '../store/store.js'
+import type { ServerContext } from '../context.js'
 
 /** Attribute values that mean "the router database itself", for any user. */
 export const PRIMARY_SENTINELS: ReadonlySet<string> = new Set(['__METABASE_PRIMARY_DB__', '__METABASE_ROUTER__'])
@@ -16,10 +16,10 @@ export const MISSING_ATTRIBUTE = 'Required user attribute is missing. Cannot rou
  *
  * @example
  * ```ts
- * const target = await resolveTarget(store, routerDb, { kind: 'user', isAdmin: false, attributes: { tenant: 'acme' } })
+ * const target = await resolveTarget(ctx, routerDb, { kind: 'user', isAdmin: false, attributes: { tenant: 'acme' } })
  * ```
  */
-export async function resolveTarget(store: StoreDb, db: DatabaseRow, who: Principal): Promise<DatabaseRow> {
+export async function resolveTarget(ctx: Pick<ServerContext, 'store' | 'metadata'>, db: DatabaseRow, who: Principal): Promise<DatabaseRow> {
   const attribute = db.router_user_attribute
   if (!attribute) return db
   const value = who.attributes[attribute]
@@ -28,7 +28,9 @@ export async function resolveTarget(store: StoreDb, db: DatabaseRow, who: Princi
     throw badRequest(MISSING_ATTRIBUTE)
   }
   if (PRIMARY_SENTINELS.has(value)) return db
-  const { rows } = await store.query<DatabaseRow>('select * from databases where router_database_id = $1 and name = $2', [db.id, value])
-  if (!rows[0]) throw badRequest(`No Destination Database with slug \`${value}\` found.`)
-  return rows[0]
+  const destination = await ctx.metadata.get(`dest:${db.id}:${value}`, async () =>
+    (await ctx.store.query<DatabaseRow>('select * from databases where router_database_id = $1 and name = $2', [db.id, value])).rows[0],
+  )
+  if (!destination) throw badRequest(`No Destination Database with slug \`${value}\` found.`)
+  return destination
 }
