@@ -19,6 +19,9 @@ const host = process.env.PGHOST ?? '127.0.0.1'
 const user = process.env.PGUSER ?? 'postgres'
 const run = `sy_bench_srv_${randomBytes(4).toString('hex')}`
 const names = ['router', 'acme', 'globex', 'initech'].map((n) => `${run}_${n}`)
+// The metadata store as deployed for scale-out: PostgreSQL (SWITCHYARD_DATABASE_URL), not embedded PGlite,
+// whose WebAssembly runs on the server's own event loop.
+const storeDb = `${run}_store`
 const SQL = 'select id, name, qty from items where id = $1'
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 
@@ -35,7 +38,8 @@ try {
     await c.query(`insert into items select g, 'item ' || g, g % 100 from generate_series(1, 10000) g`)
     await c.end()
   }
-  app = await buildApp({ inMemory: true, dataDir, logger: false })
+  await admin.query(`create database "${storeDb}"`)
+  app = await buildApp({ databaseUrl: `postgres://${user}@${host}:5432/${storeDb}`, dataDir, logger: false })
   const call = async (method, url, payload, headers = {}) => {
     const res = await app.inject({ method, url, payload, headers })
     if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.statusCode} ${res.body}`)
@@ -62,7 +66,7 @@ try {
   const checked = await check.json()
   if (checked.status !== 'completed' || checked.row_count !== 1) throw new Error(`card query failed: ${JSON.stringify(checked)}`)
 
-  const bare = new pg.Pool({ host, user, database: names[1], max: 5, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 30_000 })
+  const bare = new pg.Pool({ host, user, database: names[1], max: 10, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 30_000 })
   const autocannon = (ms) =>
     new Promise((resolve, reject) => {
       const child = spawn(process.execPath, [join(root, 'node_modules/autocannon/autocannon.js'), '-j', '-c', String(connections), '-d', String(ms / 1000), '-m', 'POST',
@@ -80,6 +84,12 @@ try {
     })
 
   await autocannon(2000) // warm-up: pools open, plans cached
+  if (process.env.BENCH_SERVER_ONLY) {
+    // Profiling aid: load the server alone, no baseline rounds.
+    const a = await autocannon(Number(process.env.BENCH_SERVER_ONLY) * 1000)
+    console.log('server only req/s', a.requests.average, 'p50', a.latency.p50, 'p99', a.latency.p99)
+    process.exitCode = 0
+  } else {
   await runRound((id) => bare.query(SQL, [id]), { clients: connections, ms: 1000, nextArg: () => 4242 })
   const server = { requests: 0, ms: 0, p50: [], p99: [], errors: 0, non2xx: 0 }
   const direct = { latencies: [], ms: 0 }
@@ -105,10 +115,11 @@ try {
   console.log('switchyard server (HTTP)'.padEnd(28), s.rps.toFixed(0).padStart(9), s.p50.toFixed(3).padStart(9), s.p99.toFixed(3).padStart(9))
   console.log(`\nserver/bare throughput ${(s.rps / d.rps).toFixed(3)} (target >= 0.40); added p50 ${(s.p50 - d.p50).toFixed(3)} ms (target < 1 ms); errors ${server.errors}, non-2xx ${server.non2xx}`)
   console.log('(autocannon reports whole-millisecond percentiles; the worst round is shown)')
+  }
   await bare.end()
 } finally {
   await app?.close()
-  for (const name of names) await admin.query(`drop database if exists "${name}" with (force)`)
+  for (const name of [...names, storeDb]) await admin.query(`drop database if exists "${name}" with (force)`)
   await admin.end()
   await rm(dataDir, { recursive: true, force: true })
 }

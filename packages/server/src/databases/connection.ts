@@ -46,7 +46,7 @@ export function engineSpecFor(engine: string, details: ConnectionDetails, policy
         user: details.user,
         password: details.password,
         ssl: Boolean(details.ssl),
-        max: 5,
+        max: 10,
         connectTimeoutMs: 10_000,
       }
       return engine === 'postgres' ? postgres({ ...common, port: port(details.port, 5432) }) : mysql({ ...common, port: port(details.port, 3306) })
