@@ -16,7 +16,8 @@ export default class SummaryReporter implements Reporter {
         else if (state === 'failed') failed++
         else skipped++
       }
-      if (m.state() === 'failed' && [...m.children.allTests()].length === 0) failed++
+      // A file that failed outside its tests (a beforeAll, an import) reports its tests as skipped: count it as a failure.
+      if (m.state() === 'failed' && ![...m.children.allTests()].some((t) => t.result().state === 'failed')) failed++
     }
     // Written at exit so it is the very last line, after vitest's own summary.
     process.once('exit', () => process.stdout.write(`\ntests: ${passed} passed, ${failed} failed, ${skipped} skipped\n`))

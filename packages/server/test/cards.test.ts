@@ -1,0 +1,61 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startServer, type TestServer } from './support/server.js'
+
+// Embedded PGlite databases: this suite needs no database server.
+describe('questions: save, read, update, delete, run ad hoc', () => {
+  let s: TestServer
+  let dbId: number
+  beforeAll(async () => {
+    s = await startServer()
+    const db = await s.request('POST', '/api/database', { apiKey: s.apiKey, payload: { engine: 'pglite', name: 'Embedded', details: { 'data-dir': 'cards-db' } } })
+    expect(db.statusCode).toBe(200)
+    dbId = db.json<{ id: number }>().id
+    for (const query of ['create table notes (id int, body text)', `insert into notes values (1, 'one'), (2, 'two')`]) {
+      const setup = await s.request('POST', '/api/dataset', { apiKey: s.apiKey, payload: { database: dbId, type: 'native', native: { query } } })
+      expect(setup.json().status).toBe('completed')
+    }
+  })
+  afterAll(async () => {
+    await s?.close()
+  })
+
+  it('saves a question, updates it and deletes it', async () => {
+    const created = await s.request('POST', '/api/card', {
+      apiKey: s.apiKey,
+      payload: { name: 'Notes', dataset_query: { database: dbId, type: 'native', native: { query: 'select body from notes where id = {{id}}', 'template-tags': { id: { type: 'number', default: 1 } } } } },
+    })
+    expect(created.statusCode).toBe(200)
+    const id = created.json<{ id: number }>().id
+    expect((await s.request('GET', `/api/card/${id}`, { apiKey: s.apiKey })).json().name).toBe('Notes')
+    const first = await s.request('POST', `/api/card/${id}/query`, { apiKey: s.apiKey, payload: {} })
+    expect(first.json().data.rows).toEqual([['one']])
+    const renamed = await s.request('PUT', `/api/card/${id}`, { apiKey: s.apiKey, payload: { name: 'Renamed', dataset_query: { database: dbId, type: 'native', native: { query: 'select body from notes order by id desc limit 1' } } } })
+    expect(renamed.json().name).toBe('Renamed')
+    // The update is visible at once: the hot-path metadata cache is cleared by writes.
+    expect((await s.request('POST', `/api/card/${id}/query`, { apiKey: s.apiKey, payload: {} })).json().data.rows).toEqual([['two']])
+    expect((await s.request('DELETE', `/api/card/${id}`, { apiKey: s.apiKey })).statusCode).toBe(204)
+    expect((await s.request('GET', `/api/card/${id}`, { apiKey: s.apiKey })).statusCode).toBe(404)
+  })
+
+  it('refuses questions that are not native or name no database, by field', async () => {
+    const res = await s.request('POST', '/api/card', { apiKey: s.apiKey, payload: { name: 'x', dataset_query: { database: dbId, type: 'query', native: { query: 'select 1' } } } })
+    expect(res.statusCode).toBe(400)
+    expect(res.json().message).toMatch(/type/)
+    const missing = await s.request('POST', '/api/card', { apiKey: s.apiKey, payload: { name: 'x', dataset_query: { database: 9999, type: 'native', native: { query: 'select 1' } } } })
+    expect(missing.statusCode).toBe(400)
+    expect(missing.json().message).toMatch(/9999/)
+  })
+
+  it('reports a failing query as a failed run, not a server error', async () => {
+    const res = await s.request('POST', '/api/dataset', { apiKey: s.apiKey, payload: { database: dbId, type: 'native', native: { query: 'select * from no_such_table' } } })
+    expect(res.statusCode).toBe(202)
+    expect(res.json()).toMatchObject({ status: 'failed' })
+    expect(res.json().error).toMatch(/no_such_table/)
+  })
+
+  it('refuses an embedded data directory outside the server data directory', async () => {
+    const res = await s.request('POST', '/api/database', { apiKey: s.apiKey, payload: { engine: 'pglite', name: 'evil', details: { 'data-dir': '../../etc' } } })
+    expect(res.statusCode).toBe(400)
+    expect(res.json().message).toMatch(/inside the server data directory/)
+  })
+})
