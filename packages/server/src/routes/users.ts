@@ -6,6 +6,14 @@ import type { ServerContext } from '../context.js'
 import { badRequest, forbidden, notFound } from '../http/errors.js'
 
 const attributes = { type: 'object', additionalProperties: { type: 'string' } } as const
+const userProperties = {
+  email: { type: 'string', format: 'email' },
+  first_name: { type: ['string', 'null'] },
+  last_name: { type: ['string', 'null'] },
+  password: { type: 'string', minLength: 8 },
+  login_attributes: { ...attributes, nullable: true },
+  is_superuser: { type: 'boolean' },
+} as const
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'integer', minimum: 1 } } } as const
 
 export function userRoutes(app: FastifyInstance, ctx: ServerContext): void {
@@ -36,14 +44,7 @@ export function userRoutes(app: FastifyInstance, ctx: ServerContext): void {
       body: {
         type: 'object',
         required: ['email'],
-        properties: {
-          email: { type: 'string', format: 'email' },
-          first_name: { type: ['string', 'null'] },
-          last_name: { type: ['string', 'null'] },
-          password: { type: 'string', minLength: 8 },
-          login_attributes: { ...attributes, nullable: true },
-          is_superuser: { type: 'boolean' },
-        },
+        properties: userProperties,
       },
     },
   }, async (req) => {
@@ -63,15 +64,7 @@ export function userRoutes(app: FastifyInstance, ctx: ServerContext): void {
       params: idParams,
       body: {
         type: 'object',
-        properties: {
-          email: { type: 'string', format: 'email' },
-          first_name: { type: ['string', 'null'] },
-          last_name: { type: ['string', 'null'] },
-          password: { type: 'string', minLength: 8 },
-          login_attributes: { ...attributes, nullable: true },
-          is_superuser: { type: 'boolean' },
-          is_active: { type: 'boolean' },
-        },
+        properties: { ...userProperties, is_active: { type: 'boolean' } },
       },
     },
   }, async (req) => {

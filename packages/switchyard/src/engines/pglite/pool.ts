@@ -13,7 +13,7 @@ import type {
 } from '../types.js'
 import { SavepointTransaction, quoteWith } from '../shared/transaction.js'
 import { toConnectionError, toQueryError } from './errors.js'
-import { LIST_SCHEMAS_SQL, introspectPglite, pgTypeName } from './introspect.js'
+import { introspectPglite, pgTypeName, postgresSchemas } from './introspect.js'
 
 export const PGLITE_CAPABILITIES: EngineCapabilities = Object.freeze({
   schemas: true,
@@ -82,17 +82,16 @@ export class PglitePool implements EnginePool {
     return introspectPglite(this, options?.schema)
   }
 
-  async createSchema(name: string): Promise<void> {
-    await this.query(`create schema ${this.quoteIdentifier(name)}`)
+  createSchema(name: string): Promise<void> {
+    return postgresSchemas.create(this, name)
   }
 
-  async dropSchema(name: string, options?: { cascade?: boolean }): Promise<void> {
-    await this.query(`drop schema if exists ${this.quoteIdentifier(name)}${options?.cascade ? ' cascade' : ''}`)
+  dropSchema(name: string, options?: { cascade?: boolean }): Promise<void> {
+    return postgresSchemas.drop(this, name, options?.cascade)
   }
 
-  async listSchemas(): Promise<string[]> {
-    const { rows } = await this.query<{ name: string }>(LIST_SCHEMAS_SQL)
-    return rows.map((r) => r.name)
+  listSchemas(): Promise<string[]> {
+    return postgresSchemas.list(this)
   }
 
   quoteIdentifier(name: string): string {

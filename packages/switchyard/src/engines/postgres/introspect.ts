@@ -1,4 +1,5 @@
 import type { Queryable, TableInfo } from '../types.js'
+import { quoteWith } from '../shared/transaction.js'
 
 interface ColumnRow {
   table_schema: string
@@ -45,3 +46,17 @@ const PG_TYPE_NAMES: Readonly<Record<number, string>> = Object.freeze({
 export function pgTypeName(oid: number): string {
   return PG_TYPE_NAMES[oid] ?? `oid:${oid}`
 }
+
+/** Schema DDL shared by the PostgreSQL and PGlite pools (PGlite is PostgreSQL). */
+export const postgresSchemas = Object.freeze({
+  async create(db: Queryable, name: string): Promise<void> {
+    await db.query(`create schema ${quoteWith('"', name)}`)
+  },
+  async drop(db: Queryable, name: string, cascade: boolean | undefined): Promise<void> {
+    await db.query(`drop schema if exists ${quoteWith('"', name)}${cascade ? ' cascade' : ''}`)
+  },
+  async list(db: Queryable): Promise<string[]> {
+    const { rows } = await db.query<{ name: string }>(LIST_SCHEMAS_SQL)
+    return rows.map((r) => r.name)
+  },
+})
