@@ -110,13 +110,15 @@ export class Switchyard implements Executor {
     return this.#run<R>(this.routeWrite(model, ctx), 'write', model, ctx, sql, params, options)
   }
 
-  async query<R = Row>(sql: string, params: readonly unknown[] = [], options: StatementOptions = {}): Promise<RoutedResult<R>> {
+  query<R = Row>(sql: string, params: readonly unknown[] = [], options: StatementOptions = {}): Promise<RoutedResult<R>> {
     const ctx = currentRouteContext()
     const model = this.#models.get(options.model)
     const readRoute = this.routeRead(model, ctx)
-    const kind = options.kind ?? (await this.classify(sql, readRoute.alias))
-    const route = kind === 'read' ? readRoute : this.routeWrite(model, ctx)
-    return this.#run<R>(route, kind, model, ctx, sql, params, options)
+    const run = (kind: StatementKind) => this.#run<R>(kind === 'read' ? readRoute : this.routeWrite(model, ctx), kind, model, ctx, sql, params, options)
+    // A repeated statement on a known alias is classified without an extra async turn.
+    const known = options.kind ?? (this.pools.peekSpec(readRoute.alias)?.capabilities.dialect === 'postgres' ? this.#classifier.cached(sql) : undefined)
+    if (known) return run(known)
+    return this.classify(sql, readRoute.alias).then(run)
   }
 
   /**
@@ -219,8 +221,6 @@ export class Switchyard implements Executor {
    * text); other engines' statements count as writes unless the caller says otherwise.
    */
   async classify(sql: string, alias: string): Promise<StatementKind> {
-    const cached = this.#classifier.cached(sql)
-    if (cached) return cached
     const spec: EngineSpec = this.pools.peekSpec(alias) ?? (await this.pools.spec(alias))
     if (spec.capabilities.dialect !== 'postgres') return 'write'
     return this.#classifier.classify(sql)
