@@ -1,66 +1,243 @@
+import { createServer } from 'node:net'
 import { Redis } from 'ioredis'
-import { afterAll, describe, expect, it } from 'vitest'
-import { createMemoryCache, createRedisCache, resultCacheKey, type CachedResult } from '../src/index.js'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createMemoryCache, createRedisCache, resultCacheKey, type CachedResult, type ResultCache } from '../src/cache/result-cache.js'
 import { randomName, REDIS_URL, serviceAvailable } from '../../../test-support/services.js'
 
 const redisOk = await serviceAvailable('redis')
-const value = (tag: string): CachedResult => ({ cols: [{ name: 'tenant', display_name: 'tenant', base_type: 'type/Text' }], rows: [[tag]], row_count: 1 })
 
-describe('result cache keys', () => {
-  it('differ by the database that served the result, and by parameters', () => {
-    const base = { cardId: 1, servedByDatabaseId: 10, sql: 'select $1', params: [1] }
-    expect(resultCacheKey(base)).toBe(resultCacheKey({ ...base }))
+const value = (tag: string): CachedResult => ({ cols: [{ name: 'tenant', display_name: 'tenant', base_type: 'type/Text' }], rows: [[tag]], row_count: 1 })
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** A result with every awkward value a driver hands back, and what reading it back gives. */
+const awkward = {
+  stored: {
+    cols: [{ name: 'v', base_type: 'type/*' }],
+    rows: [[9007199254740993n, new Date('2026-01-02T03:04:05.678Z'), Buffer.from('hi'), 'ünïcode ✓', 1.5, -0.25, null, true, { nested: [1, 'a'] }, '']],
+    row_count: 1,
+  } as CachedResult,
+  readBack: {
+    cols: [{ name: 'v', base_type: 'type/*' }],
+    rows: [['9007199254740993', '2026-01-02T03:04:05.678Z', 'aGk=', 'ünïcode ✓', 1.5, -0.25, null, true, { nested: [1, 'a'] }, '']],
+    row_count: 1,
+  },
+}
+
+describe('resultCacheKey', () => {
+  const base = { cardId: 1, servedByDatabaseId: 10, sql: 'select * from t where id = $1', params: [1] as readonly unknown[] }
+
+  it('is stable for equal inputs', () => {
+    expect(resultCacheKey(base)).toBe(resultCacheKey({ ...base, params: [1] }))
+    expect(resultCacheKey({ ...base, params: [{ a: 1, b: 2 }] })).toBe(resultCacheKey({ ...base, params: [{ b: 2, a: 1 }] }))
+    expect(resultCacheKey(base)).toMatch(/^card:1:db:10:[0-9a-f]{64}$/)
+  })
+
+  it('differs by the database that served the result, so two tenants never share an entry', () => {
     expect(resultCacheKey(base)).not.toBe(resultCacheKey({ ...base, servedByDatabaseId: 11 }))
-    expect(resultCacheKey(base)).not.toBe(resultCacheKey({ ...base, params: [2] }))
+  })
+
+  it('differs by card, SQL and every distinguishable parameter', () => {
+    const keys = [
+      resultCacheKey(base),
+      resultCacheKey({ ...base, cardId: 2 }),
+      resultCacheKey({ ...base, sql: 'select * from t where id = ?' }),
+      resultCacheKey({ ...base, params: [2] }),
+      resultCacheKey({ ...base, params: ['1'] }),
+      resultCacheKey({ ...base, params: [1n] }),
+      resultCacheKey({ ...base, params: [null] }),
+      resultCacheKey({ ...base, params: [Number.NaN] }),
+      resultCacheKey({ ...base, params: [[1]] }),
+      resultCacheKey({ ...base, params: [1, 1] }),
+      resultCacheKey({ ...base, params: [] }),
+      // Field boundaries cannot be shifted: the SQL and params are separate JSON values.
+      resultCacheKey({ ...base, sql: 'select * from t where id = $1", 1', params: [] }),
+    ]
+    expect(new Set(keys).size).toBe(keys.length)
+  })
+
+  it('refuses ids that are not integers', () => {
+    expect(() => resultCacheKey({ ...base, servedByDatabaseId: Number.NaN })).toThrow(/servedByDatabaseId/)
   })
 })
 
 describe('memory cache', () => {
-  it('expires entries after their TTL and stays bounded', async () => {
-    const c = createMemoryCache(2)
-    await c.set('a', value('a'), 0.05)
+  it('expires an entry after its TTL (real time)', async () => {
+    const c = createMemoryCache()
+    await c.set('a', value('a'), 1)
     expect(await c.get('a')).toEqual(value('a'))
-    await new Promise((r) => setTimeout(r, 80))
+    await sleep(1100)
     expect(await c.get('a')).toBeUndefined()
+  })
+
+  it('expires on an injected clock, to the millisecond', async () => {
+    let t = 1_000_000
+    const c = createMemoryCache(10, { now: () => t })
+    await c.set('a', value('a'), 30)
+    t += 29_999
+    expect(await c.get('a')).toEqual(value('a'))
+    t += 1
+    expect(await c.get('a')).toBeUndefined()
+  })
+
+  it('keeps at most maxEntries, evicting the least recently used', async () => {
+    const c = createMemoryCache(2)
     await c.set('x', value('x'), 60)
     await c.set('y', value('y'), 60)
+    expect(await c.get('x')).toEqual(value('x')) // x is now more recent than y
     await c.set('z', value('z'), 60)
-    expect(await c.get('x')).toBeUndefined()
+    expect(await c.get('y')).toBeUndefined()
+    expect(await c.get('x')).toEqual(value('x'))
     expect(await c.get('z')).toEqual(value('z'))
+    await c.set('z', value('z2'), 60) // overwriting does not grow the cache
+    expect(await c.get('x')).toEqual(value('x'))
+    expect(await c.get('z')).toEqual(value('z2'))
+  })
+
+  it('round-trips like Redis, and a caller mutating its copy changes nothing', async () => {
+    const c = createMemoryCache()
+    await c.set('k', awkward.stored, 60)
+    const got = await c.get('k')
+    expect(got).toEqual(awkward.readBack)
+    got!.rows[0]![0] = 'changed'
+    expect(await c.get('k')).toEqual(awkward.readBack)
+  })
+
+  it('stores nothing for a TTL that is not positive, and nothing after close', async () => {
+    const c = createMemoryCache()
+    await c.set('zero', value('a'), 0)
+    await c.set('nan', value('a'), Number.NaN)
+    expect(await c.get('zero')).toBeUndefined()
+    expect(await c.get('nan')).toBeUndefined()
+    await c.set('k', value('a'), 60)
+    await c.close()
+    expect(await c.get('k')).toBeUndefined()
+    await c.set('k', value('a'), 60)
+    expect(await c.get('k')).toBeUndefined()
+  })
+})
+
+describe('redis cache: an unreachable server', () => {
+  it('degrades to misses and dropped writes, reported through onError only', async () => {
+    // A port that was just free: nothing is listening on it.
+    const port = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = s.address() as { port: number }
+        s.close(() => resolve(port))
+      })
+    })
+    const errors: unknown[] = []
+    const c = createRedisCache(`redis://127.0.0.1:${port}`, { onError: (e) => errors.push(e), commandTimeoutMs: 200 })
+    try {
+      const started = Date.now()
+      await expect(c.get('k')).resolves.toBeUndefined()
+      await expect(c.set('k', value('x'), 5)).resolves.toBeUndefined()
+      expect(Date.now() - started).toBeLessThan(2000)
+      expect(errors.length).toBeGreaterThan(0)
+    } finally {
+      await c.close()
+    }
   })
 })
 
 describe.skipIf(!redisOk)('redis cache', () => {
+  // Every run writes under its own random prefix and deletes what it wrote.
   const prefix = `${randomName('sy_cache')}:`
-  const admin = new Redis(REDIS_URL)
+  let admin: Redis
+  const caches: ResultCache[] = []
+  const open = (p = prefix, onError?: (e: unknown) => void): ResultCache => {
+    const c = createRedisCache(REDIS_URL, { prefix: p, ...(onError ? { onError } : {}) })
+    caches.push(c)
+    return c
+  }
+
+  beforeAll(() => {
+    admin = new Redis(REDIS_URL)
+  })
   afterAll(async () => {
-    const keys = await admin.keys(`${prefix}*`)
-    if (keys.length) await admin.del(...keys)
-    admin.disconnect()
+    await Promise.all(caches.map((c) => c.close()))
+    let cursor = '0'
+    do {
+      const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+      if (keys.length) await admin.del(...keys)
+      cursor = next
+    } while (cursor !== '0')
+    await admin.quit()
   })
 
-  it('round-trips a result with its TTL, isolated by prefix', async () => {
-    const c = await createRedisCache(REDIS_URL, { prefix })
-    const other = await createRedisCache(REDIS_URL, { prefix: `${prefix}other:` })
-    try {
-      await c.set('k', value('acme'), 30)
-      expect(await c.get('k')).toEqual(value('acme'))
-      const ttl = await admin.ttl(`${prefix}k`)
-      expect(ttl).toBeGreaterThan(25)
-      expect(ttl).toBeLessThanOrEqual(30)
-      expect(await other.get('k')).toBeUndefined()
-    } finally {
-      await c.close()
-      await other.close()
-    }
+  it('round-trips a result faithfully (bigint → string, Date → ISO, bytes → base64)', async () => {
+    const c = open()
+    await c.set('awkward', awkward.stored, 30)
+    expect(await c.get('awkward')).toEqual(awkward.readBack)
+    expect(await c.get('absent')).toBeUndefined()
+    // Same encoding as the memory cache: which backend served a hit never shows.
+    const m = createMemoryCache()
+    await m.set('awkward', awkward.stored, 30)
+    expect(await c.get('awkward')).toEqual(await m.get('awkward'))
   })
 
-  it('degrades to a miss when Redis goes away', async () => {
+  it('writes with SET ... EX: the key carries the TTL (fractions round up)', async () => {
+    const c = open()
+    await c.set('ttl', value('acme'), 30)
+    const ttl = await admin.ttl(`${prefix}ttl`)
+    expect(ttl).toBeGreaterThan(25)
+    expect(ttl).toBeLessThanOrEqual(30)
+    await c.set('short', value('acme'), 0.2)
+    expect(await admin.ttl(`${prefix}short`)).toBe(1)
+    expect(JSON.parse((await admin.get(`${prefix}ttl`))!)).toEqual(value('acme'))
+  })
+
+  it('expires entries in Redis', async () => {
+    const c = open()
+    await c.set('gone', value('acme'), 1)
+    expect(await c.get('gone')).toEqual(value('acme'))
+    await sleep(1100)
+    expect(await c.get('gone')).toBeUndefined()
+  })
+
+  it('keeps two tenants apart: keys for different serving databases never collide', async () => {
+    const c = open()
+    const run = { cardId: 42, sql: 'select * from orders where total > $1', params: [10] }
+    await c.set(resultCacheKey({ ...run, servedByDatabaseId: 1 }), value('acme'), 30)
+    expect(await c.get(resultCacheKey({ ...run, servedByDatabaseId: 2 }))).toBeUndefined()
+    await c.set(resultCacheKey({ ...run, servedByDatabaseId: 2 }), value('globex'), 30)
+    expect(await c.get(resultCacheKey({ ...run, servedByDatabaseId: 1 }))).toEqual(value('acme'))
+    expect(await c.get(resultCacheKey({ ...run, servedByDatabaseId: 2 }))).toEqual(value('globex'))
+  })
+
+  it('isolates prefixes', async () => {
+    const a = open(`${prefix}a:`)
+    const b = open(`${prefix}b:`)
+    await a.set('k', value('a'), 30)
+    expect(await b.get('k')).toBeUndefined()
+    await b.set('k', value('b'), 30)
+    expect(await a.get('k')).toEqual(value('a'))
+    expect(await b.get('k')).toEqual(value('b'))
+  })
+
+  it('treats a stored value that is not a result as a miss, reported to onError', async () => {
     const errors: unknown[] = []
-    const c = await createRedisCache(REDIS_URL, { prefix, onError: (e) => errors.push(e) })
+    const c = open(prefix, (e) => errors.push(e))
+    await admin.set(`${prefix}junk`, 'not json', 'EX', 30)
+    await admin.set(`${prefix}shape`, '{"rows":1}', 'EX', 30)
+    expect(await c.get('junk')).toBeUndefined()
+    expect(await c.get('shape')).toBeUndefined()
+    expect(errors).toHaveLength(2)
+  })
+
+  it('closes its connection; afterwards get misses and set writes nothing', async () => {
+    const errors: unknown[] = []
+    const connectionName = randomName('sy_cache_conn')
+    const c = createRedisCache(REDIS_URL, { prefix, connectionName, onError: (e) => errors.push(e) })
+    await c.set('closing', value('a'), 30)
+    const named = async () => String(await admin.client('LIST')).includes(`name=${connectionName} `)
+    expect(await named()).toBe(true)
     await c.close()
-    expect(await c.get('k')).toBeUndefined()
-    await expect(c.set('k2', value('x'), 5)).resolves.toBeUndefined()
-    expect(errors.length).toBeGreaterThan(0)
+    await sleep(50)
+    expect(await named()).toBe(false)
+    expect(await c.get('closing')).toBeUndefined()
+    await c.set('after-close', value('a'), 30)
+    expect(await admin.exists(`${prefix}after-close`)).toBe(0)
+    await c.close() // idempotent
+    expect(errors).toEqual([])
   })
 })

@@ -1,87 +1,89 @@
 import { createHash } from 'node:crypto'
 
+/**
+ * A question's result as cached. `display_name` is optional so the server can keep the
+ * column shape it sends; any other column keys round-trip too.
+ */
 export interface CachedResult {
-  cols: { name: string; base_type: string; display_name: string }[]
+  cols: { name: string; base_type: string; display_name?: string }[]
   rows: unknown[][]
   row_count: number
 }
 
-/** Where question results are kept between runs; memory by default, Redis to share across instances. */
+/**
+ * Where question results are kept between runs: {@link createMemoryCache} in-process, or
+ * {@link createRedisCache} to share across instances. Neither ever throws from `get`/`set`
+ * for a cache problem; the worst case is a miss.
+ */
 export interface ResultCache {
   get(key: string): Promise<CachedResult | undefined>
   set(key: string, value: CachedResult, ttlSeconds: number): Promise<void>
   close(): Promise<void>
 }
 
+export { createMemoryCache } from './memory-cache.js'
+export type { MemoryCacheOptions } from './memory-cache.js'
+export { createRedisCache } from './redis-cache.js'
+export type { RedisCacheOptions } from './redis-cache.js'
+
 /**
- * The cache key. It names the database that SERVED the result, not just the question: two
- * viewers routed to different tenants never share an entry, even for the same question and
- * parameters.
+ * Every value tagged with its type, so values that JSON would merge stay apart: the
+ * number 1 and the string "1", null and NaN, a bigint and its string, a Date and its ISO
+ * string. Object keys are sorted so key order never changes the hash.
+ */
+function canonical(v: unknown, seen: Set<object>): unknown {
+  switch (typeof v) {
+    case 'string':
+      return ['s', v]
+    case 'boolean':
+      return ['b', v]
+    case 'number':
+      // -0 and 0 bind the same; NaN and ±Infinity are not valid JSON, so spell them.
+      return Number.isFinite(v) ? ['n', v === 0 ? 0 : v] : ['n', String(v)]
+    case 'bigint':
+      return ['i', v.toString()]
+    case 'undefined':
+      return ['u']
+    case 'object': {
+      if (v === null) return ['z']
+      if (v instanceof Date) return ['d', Number.isNaN(v.getTime()) ? 'Invalid Date' : v.toISOString()]
+      if (v instanceof Uint8Array) return ['x', Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex')]
+      if (seen.has(v)) throw new TypeError('resultCacheKey: params contain a cycle')
+      seen.add(v)
+      const out = Array.isArray(v)
+        ? ['a', v.map((x) => canonical(x, seen))]
+        : ['o', Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k], seen)])]
+      seen.delete(v)
+      return out
+    }
+    default:
+      throw new TypeError(`resultCacheKey: cannot key a ${typeof v} parameter`)
+  }
+}
+
+/**
+ * The cache key for one run: `card:<cardId>:db:<servedByDatabaseId>:<sha256 hex>`, the hash
+ * taken over a canonical JSON encoding of all four inputs (with a format version).
+ *
+ * It names the database that SERVED the result — the destination the viewer was routed
+ * to, not the router the question is saved on — so two viewers routed to different
+ * tenants never share an entry, even for the same question, SQL and parameters. The ids
+ * are also spelled out in front of the hash so an operator can find (or SCAN and delete)
+ * a question's or a database's entries.
  *
  * @example
  * ```ts
- * resultCacheKey({ cardId: 1, servedByDatabaseId: 7, sql: 'select 1', params: [] })
+ * import { resultCacheKey } from './result-cache.js'
+ * const acme = resultCacheKey({ cardId: 1, servedByDatabaseId: 7, sql: 'select * from t where id = $1', params: [5] })
+ * const globex = resultCacheKey({ cardId: 1, servedByDatabaseId: 8, sql: 'select * from t where id = $1', params: [5] })
+ * acme !== globex // true
  * ```
  */
 export function resultCacheKey(input: { cardId: number; servedByDatabaseId: number; sql: string; params: readonly unknown[] }): string {
-  const canonical = JSON.stringify([input.cardId, input.servedByDatabaseId, input.sql, input.params])
-  return `card:${input.cardId}:db:${input.servedByDatabaseId}:${createHash('sha256').update(canonical).digest('hex')}`
-}
-
-/** A bounded in-process cache with per-entry expiry. */
-export function createMemoryCache(maxEntries = 1000): ResultCache {
-  const entries = new Map<string, { value: CachedResult; expires: number }>()
-  return {
-    async get(key) {
-      const e = entries.get(key)
-      if (!e) return undefined
-      if (e.expires <= Date.now()) {
-        entries.delete(key)
-        return undefined
-      }
-      return e.value
-    },
-    async set(key, value, ttlSeconds) {
-      entries.delete(key)
-      entries.set(key, { value, expires: Date.now() + ttlSeconds * 1000 })
-      // Map keeps insertion order: the first key is the oldest.
-      while (entries.size > maxEntries) entries.delete(entries.keys().next().value as string)
-    },
-    async close() {
-      entries.clear()
-    },
+  const { cardId, servedByDatabaseId, sql, params } = input
+  for (const [what, id] of [['cardId', cardId], ['servedByDatabaseId', servedByDatabaseId]] as const) {
+    if (!Number.isSafeInteger(id)) throw new TypeError(`resultCacheKey: ${what} must be an integer, got ${String(id)}`)
   }
-}
-
-/**
- * Redis-backed cache shared by every server instance. A Redis failure on read is a miss,
- * and on write is ignored: the cache must never fail a question that could run.
- */
-export async function createRedisCache(url: string, options: { prefix?: string; onError?: (err: unknown) => void } = {}): Promise<ResultCache> {
-  const { Redis } = await import('ioredis')
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false })
-  redis.on('error', (err) => options.onError?.(err))
-  await redis.connect()
-  const prefix = options.prefix ?? 'switchyard:result:'
-  return {
-    async get(key) {
-      try {
-        const raw = await redis.get(prefix + key)
-        return raw ? (JSON.parse(raw) as CachedResult) : undefined
-      } catch (err) {
-        options.onError?.(err)
-        return undefined
-      }
-    },
-    async set(key, value, ttlSeconds) {
-      try {
-        await redis.set(prefix + key, JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)), 'EX', Math.max(1, Math.round(ttlSeconds)))
-      } catch (err) {
-        options.onError?.(err)
-      }
-    },
-    async close() {
-      redis.disconnect()
-    },
-  }
+  const encoded = JSON.stringify(['switchyard-result-v1', cardId, servedByDatabaseId, sql, canonical(params, new Set())])
+  return `card:${cardId}:db:${servedByDatabaseId}:${createHash('sha256').update(encoded).digest('hex')}`
 }
