@@ -23,6 +23,12 @@ export interface EngineCapabilities {
   readonly placeholders: 'numbered' | 'question'
   /** The character that quotes identifiers (doubled inside one). */
   readonly identifierQuote: '"' | '`'
+  /**
+   * How a statement is pinned to one tenant's schema: a transaction-local search path
+   * (PostgreSQL), selecting the tenant's database (MySQL), or qualifying every table with
+   * the tenant's attached database file (SQLite, whose name resolution order is fixed).
+   */
+  readonly schemaScoping: 'search-path' | 'database' | 'attached'
 }
 
 export interface QueryResult<R = Row> {

@@ -282,10 +282,10 @@ export class Switchyard implements Executor {
     this.#onRoute?.({ alias, kind: 'write', reason, model, ...(schema !== undefined ? { schema } : {}) })
     const lease = await this.pools.acquire(alias)
     try {
-      const result = await lease.pool.transaction(
-        (tx) => fn(new TransactionScope(lease, tx, schema, schema !== undefined ? this.#applier() : undefined)),
-        schema !== undefined ? { schema } : undefined,
-      )
+      // Engines that reach a schema only through qualified names (SQLite's attached files) get no
+      // transaction-level scope; every statement inside is qualified by the applier instead.
+      const scope = schema !== undefined && lease.pool.capabilities.schemaScoping !== 'attached' ? { schema } : undefined
+      const result = await lease.pool.transaction((tx) => fn(new TransactionScope(lease, tx, schema, schema !== undefined ? this.#applier() : undefined)), scope)
       this.noteWrite(ctx, alias)
       return result
     } finally {

@@ -54,8 +54,22 @@ export class TransactionScope implements TransactionExecutor {
       capabilities: pool.capabilities,
       quoteIdentifier: (n) => pool.quoteIdentifier(n),
       db,
-      atomically: (fn) => this.tx.transaction(fn),
+      // The savepoint's statements go through the same schema applier as every other one here.
+      atomically: (fn) => this.tx.transaction((inner) => fn(this.#scoped(inner))),
     }
+  }
+
+  /** A raw transaction whose statements are schema-applied like this scope's own. */
+  #scoped(inner: EngineTransaction): EngineTransaction {
+    if (this.schema === undefined || !this.applier) return inner
+    const applier = this.applier
+    const schema = this.schema
+    const pool = this.lease.pool
+    const scoped: EngineTransaction = {
+      query: (sql, params = []) => applier.runInTransaction(inner, pool, sql, params, schema),
+      transaction: (fn) => inner.transaction((nested) => fn(this.#scoped(nested))),
+    }
+    return scoped
   }
 
   async #run<R>(sql: string, params: readonly unknown[]): Promise<RoutedResult<R>> {

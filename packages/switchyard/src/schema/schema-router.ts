@@ -22,6 +22,11 @@ export interface SchemaRoutingOptions {
 
 const REWRITES_PER_STATEMENT = 4096
 
+/** `?` texts are analysed with placeholders renumbered, so they are cached apart. */
+function cacheKey(sql: string, placeholders: 'numbered' | 'question'): string {
+  return placeholders === 'question' ? `?${sql}` : sql
+}
+
 interface Cached {
   readonly analysis: StatementAnalysis
   readonly rewrites: Map<string, string>
@@ -70,21 +75,23 @@ export class SchemaRouter implements SchemaApplier {
       return Promise.reject(err)
     }
     const signal = options.signal
-    if (pool.capabilities.dialect !== 'postgres') return pool.query<R>(sql, params, { schema, signal })
-    const cached = this.#cache.get(sql)
+    if (pool.capabilities.schemaScoping === 'database') return pool.query<R>(sql, params, { schema, signal })
+    const placeholders = pool.capabilities.placeholders
+    const cached = this.#cache.get(cacheKey(sql, placeholders))
     if (cached) return this.#runPrepared<R>(pool, cached, sql, params, schema, options.strategy, signal)
-    return this.#load(sql).then((c) => this.#runPrepared<R>(pool, c, sql, params, schema, options.strategy, signal))
+    return this.#load(sql, placeholders).then((c) => this.#runPrepared<R>(pool, c, sql, params, schema, options.strategy, signal))
   }
 
   async runInTransaction<R = Row>(tx: EngineTransaction, pool: EnginePool, sql: string, params: readonly unknown[], schema: string): Promise<QueryResult<R>> {
     validateSchemaName(schema)
-    if (pool.capabilities.dialect !== 'postgres') return tx.query<R>(sql, params)
-    const cached = this.#cache.get(sql) ?? (await this.#load(sql))
+    if (pool.capabilities.schemaScoping === 'database') return tx.query<R>(sql, params)
+    const placeholders = pool.capabilities.placeholders
+    const cached = this.#cache.get(cacheKey(sql, placeholders)) ?? (await this.#load(sql, placeholders))
     guardAnalyzed(cached.analysis, schema, this.#shared)
     // The transaction already has the schema as its local search_path; qualifying too keeps
     // shared tables pointing at their shared schema.
-    const text = this.strategy === 'qualify' && cached.analysis.unqualifiable === undefined ? this.#rewrite(cached, sql, schema) : sql
-    return tx.query<R>(text, params)
+    const qualify = pool.capabilities.schemaScoping === 'attached' || (this.strategy === 'qualify' && cached.analysis.unqualifiable === undefined)
+    return tx.query<R>(qualify ? this.#rewrite(cached, sql, schema) : sql, params)
   }
 
   /** The statement as it would run for `schema` under the qualify strategy (guarded). */
@@ -100,6 +107,14 @@ export class SchemaRouter implements SchemaApplier {
       guardAnalyzed(cached.analysis, schema, this.#shared)
     } catch (err) {
       return Promise.reject(err)
+    }
+    // An attached SQLite file can only be reached by qualified names: qualify or refuse.
+    if (pool.capabilities.schemaScoping === 'attached') {
+      try {
+        return pool.query<R>(this.#rewrite(cached, sql, schema), params, signal ? { signal } : undefined)
+      } catch (err) {
+        return Promise.reject(err)
+      }
     }
     if ((strategy ?? this.strategy) === 'qualify' && cached.analysis.unqualifiable === undefined) {
       return pool.query<R>(this.#rewrite(cached, sql, schema), params, signal ? { signal } : undefined)
@@ -117,10 +132,10 @@ export class SchemaRouter implements SchemaApplier {
     return text
   }
 
-  async #load(sql: string): Promise<Cached> {
+  async #load(sql: string, placeholders: 'numbered' | 'question' = 'numbered'): Promise<Cached> {
     if (!parserReady()) await ensureParser()
-    const cached: Cached = { analysis: analyzeStatement(sql), rewrites: new Map() }
-    this.#cache.set(sql, cached)
+    const cached: Cached = { analysis: analyzeStatement(sql, placeholders), rewrites: new Map() }
+    this.#cache.set(cacheKey(sql, placeholders), cached)
     return cached
   }
 }

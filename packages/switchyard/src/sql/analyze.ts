@@ -271,15 +271,55 @@ function byteToIndex(sql: string): (byte: number) => number {
 }
 
 /**
- * Parses `sql` with PostgreSQL's grammar and returns where its unqualified tables are and
- * which schemas it names. The parser must be loaded (`ensureParser`).
+ * Rewrites `?` placeholders (outside strings, quoted names and comments) as `$1`, `$2`, ...
+ * so PostgreSQL's grammar accepts the text, and maps positions back to the original.
  */
-export function analyzeStatement(sql: string): StatementAnalysis {
-  const tree = parsePostgres(sql)
+function numberQuestionMarks(sql: string): { text: string; toOriginal: (index: number) => number } {
+  let text = ''
+  const shifts: { at: number; delta: number }[] = []
+  let n = 0
+  for (let i = 0; i < sql.length; i++) {
+    const ch = sql[i]!
+    const skipTo = (end: number) => {
+      text += sql.slice(i, end)
+      i = end - 1
+    }
+    if (ch === "'" || ch === '"') {
+      let j = i + 1
+      while (j < sql.length && !(sql[j] === ch && sql[j + 1] !== ch)) j += sql[j] === ch ? 2 : 1
+      skipTo(Math.min(j + 1, sql.length))
+    } else if (ch === '-' && sql[i + 1] === '-') {
+      const end = sql.indexOf('\n', i)
+      skipTo(end < 0 ? sql.length : end)
+    } else if (ch === '/' && sql[i + 1] === '*') {
+      const end = sql.indexOf('*/', i + 2)
+      skipTo(end < 0 ? sql.length : end + 2)
+    } else if (ch === '?') {
+      const token = `$${++n}`
+      shifts.push({ at: text.length + token.length, delta: token.length - 1 })
+      text += token
+    } else {
+      text += ch
+    }
+  }
+  return {
+    text,
+    toOriginal: (index) => index - shifts.filter((s) => s.at <= index).reduce((sum, s) => sum + s.delta, 0),
+  }
+}
+
+/**
+ * Parses `sql` with PostgreSQL's grammar and returns where its unqualified tables are and
+ * which schemas it names. `?` placeholders (MySQL/SQLite style) are understood when asked
+ * for. The parser must be loaded (`ensureParser`).
+ */
+export function analyzeStatement(sql: string, placeholders: 'numbered' | 'question' = 'numbered'): StatementAnalysis {
+  const { text, toOriginal } = placeholders === 'question' ? numberQuestionMarks(sql) : { text: sql, toOriginal: (i: number) => i }
+  const tree = parsePostgres(text)
   const a = new Analyzer()
   for (const raw of tree.stmts ?? []) if (raw.stmt) a.statement(raw.stmt as Node)
-  const toIndex = byteToIndex(sql)
-  const slots = a.slots.map((s) => ({ index: toIndex(s.byte), table: s.table })).sort((x, y) => x.index - y.index)
+  const toIndex = byteToIndex(text)
+  const slots = a.slots.map((s) => ({ index: toOriginal(toIndex(s.byte)), table: s.table })).sort((x, y) => x.index - y.index)
   return Object.freeze({
     slots: Object.freeze(slots),
     schemas: a.schemas,

@@ -103,3 +103,14 @@ describe('relations outside FROM lists', () => {
     },
   )
 })
+
+describe('? placeholders (MySQL and SQLite style)', () => {
+  it('qualifies at the right places whatever ? and quoted ? come before', () => {
+    const sql = `select * from a where x = ? and note = '?' and y in (select z from b where w = ?) -- ? here\nand k = ?`
+    expect(qualifyAnalyzed(sql, analyzeStatement(sql, 'question'), 'tenant_a')).toBe(
+      `select * from "tenant_a".a where x = ? and note = '?' and y in (select z from "tenant_a".b where w = ?) -- ? here\nand k = ?`,
+    )
+    const insert = 'insert into orders (tag, qty) values (?, ?)'
+    expect(qualifyAnalyzed(insert, analyzeStatement(insert, 'question'), 'tenant_a')).toBe('insert into "tenant_a".orders (tag, qty) values (?, ?)')
+  })
+})

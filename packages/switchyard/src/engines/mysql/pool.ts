@@ -24,6 +24,7 @@ export const MYSQL_CAPABILITIES: EngineCapabilities = Object.freeze({
   dialect: 'mysql',
   placeholders: 'question',
   identifierQuote: '`',
+  schemaScoping: 'database',
 })
 
 function toResult<R>(rows: unknown, fields: FieldPacket[] | undefined): QueryResult<R> {

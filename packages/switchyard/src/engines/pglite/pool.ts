@@ -23,6 +23,7 @@ export const PGLITE_CAPABILITIES: EngineCapabilities = Object.freeze({
   dialect: 'postgres',
   placeholders: 'numbered',
   identifierQuote: '"',
+  schemaScoping: 'search-path',
 })
 
 type Runner = Pick<PGlite, 'query'> | Transaction

@@ -23,6 +23,7 @@ export const POSTGRES_CAPABILITIES: EngineCapabilities = Object.freeze({
   dialect: 'postgres',
   placeholders: 'numbered',
   identifierQuote: '"',
+  schemaScoping: 'search-path',
 })
 
 type PgResult = pg.QueryResult<Row>

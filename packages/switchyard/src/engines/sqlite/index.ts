@@ -1,4 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3'
+import { readdir } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
 import { ConfigurationError } from '../../errors.js'
 import type { EngineSpec } from '../types.js'
 import { SQLITE_CAPABILITIES, SqlitePool } from './pool.js'
@@ -29,6 +31,14 @@ export function sqlite(details: SqliteConnectionDetails): EngineSpec {
     const db = new Database(filename)
     if (filename !== ':memory:') db.pragma('journal_mode = WAL')
     db.pragma('foreign_keys = ON')
+    // Attachments live on the connection: re-attach the schema files createSchema made earlier.
+    if (filename !== ':memory:') {
+      const prefix = `${basename(filename)}.`
+      for (const f of await readdir(dirname(filename)).catch(() => [] as string[])) {
+        const name = f.startsWith(prefix) && f.endsWith('.sqlite') ? f.slice(prefix.length, -'.sqlite'.length) : ''
+        if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) db.prepare(`attach database ? as "${name}"`).run(join(dirname(filename), f))
+      }
+    }
     return db
   }
   return Object.freeze({

@@ -25,6 +25,7 @@ export const SQLITE_CAPABILITIES: EngineCapabilities = Object.freeze({
   dialect: 'sqlite',
   placeholders: 'question',
   identifierQuote: '"',
+  schemaScoping: 'attached',
 })
 
 type Database = BetterSqlite3.Database
