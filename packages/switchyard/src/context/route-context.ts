@@ -17,9 +17,30 @@ export type RouteContextInit = Partial<RouteContext>
 
 const EMPTY: RouteContext = Object.freeze({ attributes: Object.freeze({}) })
 
-const storage = new AsyncLocalStorage<RouteContext>()
+/**
+ * What the storage holds: the context plus a token naming the request it belongs to. Nested
+ * scopes share their parent's token, so read-after-write stickiness (keyed on the token)
+ * follows the request; a context object reused by many requests never carries one
+ * request's writes into another.
+ */
+interface Scope {
+  readonly context: RouteContext
+  readonly token: object | undefined
+}
 
-/** Builds a frozen context; `attributes` is copied and frozen too. */
+const EMPTY_SCOPE: Scope = Object.freeze({ context: EMPTY, token: undefined })
+
+const storage = new AsyncLocalStorage<Scope>()
+
+/**
+ * Builds a frozen context; `attributes` is copied and frozen too.
+ *
+ * @example
+ * ```ts
+ * const ctx = createRouteContext({ tenant: 'acme', attributes: { plan: 'pro' } })
+ * Object.isFrozen(ctx.attributes) // true
+ * ```
+ */
 export function createRouteContext(init: RouteContextInit = {}): RouteContext {
   return Object.freeze({ ...init, attributes: Object.freeze({ ...(init.attributes ?? {}) }) })
 }
@@ -36,12 +57,29 @@ export function createRouteContext(init: RouteContextInit = {}): RouteContext {
  */
 export function withRouteContext<T>(ctx: RouteContextInit, fn: () => T): T {
   const frozen = Object.isFrozen(ctx) && Object.isFrozen(ctx.attributes) ? (ctx as RouteContext) : createRouteContext(ctx)
-  return storage.run(frozen, fn)
+  return storage.run({ context: frozen, token: storage.getStore()?.token ?? {} }, fn)
 }
 
-/** The context of the current scope, or the empty context (no tenant) outside any scope. */
+/**
+ * The context of the current scope, or the empty context (no tenant) outside any scope.
+ *
+ * @example
+ * ```ts
+ * currentRouteContext().tenant // undefined
+ * withRouteContext({ tenant: 'acme' }, () => currentRouteContext().tenant) // 'acme'
+ * ```
+ */
 export function currentRouteContext(): RouteContext {
-  return storage.getStore() ?? EMPTY
+  return (storage.getStore() ?? EMPTY_SCOPE).context
+}
+
+/**
+ * The token of the current request's scope (shared by nested scopes), or `undefined` outside
+ * any scope and inside {@link detached}. Internal: the facade keys read-after-write
+ * stickiness on it.
+ */
+export function currentScopeToken(): object | undefined {
+  return storage.getStore()?.token
 }
 
 /**
@@ -60,7 +98,7 @@ export function currentRouteContext(): RouteContext {
  * ```
  */
 export function detached<T>(fn: () => T): T {
-  return storage.run(EMPTY, fn)
+  return storage.run(EMPTY_SCOPE, fn)
 }
 
 /** The empty context. */

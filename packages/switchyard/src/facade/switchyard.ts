@@ -1,10 +1,10 @@
-import { currentRouteContext, emptyRouteContext, type RouteContext } from '../context/route-context.js'
+import { currentRouteContext, currentScopeToken, type RouteContext } from '../context/route-context.js'
 import type { EngineSpec, EngineTransaction, QueryResult, Row } from '../engines/types.js'
 import { StatementClassifier, type StatementKind } from '../sql/classify.js'
 import { PoolRegistry, type PoolLease } from '../pools/pool-registry.js'
 import { RouterChain } from '../router/chain.js'
 import { DEFAULT_ALIAS, ModelRegistry, staticAlias, type ModuleConfig } from '../router/static.js'
-import type { ModelMeta, RouteDecision, RouteReason } from '../router/types.js'
+import type { ModelMeta, RouteDecision, RouteReason, SchemaRoute } from '../router/types.js'
 import { getOrCreate, updateOrCreate, type CompoundResult, type CompoundTarget } from './compound.js'
 import type { Values } from './sql-builder.js'
 import { TransactionScope } from './transaction-scope.js'
@@ -16,7 +16,9 @@ import { ConfigurationError } from '../errors.js'
 import { routedKysely, type RoutedKyselyOptions } from '../kysely/index.js'
 import type { Kysely, KyselyPlugin } from 'kysely'
 import { tenantSchemaPlugin } from '../schema/kysely-plugin.js'
+import { validateSchemaName } from '../schema/schema-name.js'
 import type { Executor, RoutedResult, SchemaApplier, StatementOptions, SwitchyardOptions, TenancyOptions } from './types.js'
+import type { SchemaRoutingOptions } from '../schema/schema-router.js'
 
 interface Route {
   readonly alias: string
@@ -40,8 +42,10 @@ export class Switchyard implements Executor {
   readonly #hasSchemaRouters: boolean
   readonly #tenancy: TenancyOptions | undefined
   #tenants: TenantManager | undefined
-  /** Write aliases each route context has written to, for read-after-write stickiness. */
-  readonly #written = new WeakMap<RouteContext, Set<string>>()
+  /** Write aliases each request scope (its token) has written to, for read-after-write stickiness. */
+  readonly #written = new WeakMap<object, Set<string>>()
+  /** Schemas any tenant may name besides its own, when the built-in SchemaRouter applies schemas. */
+  readonly #sharedSchemas: ReadonlySet<string> | undefined
 
   constructor(options: SwitchyardOptions) {
     this.pools = new PoolRegistry(options)
@@ -61,6 +65,10 @@ export class Switchyard implements Executor {
         : this.#hasSchemaRouters || schemaRouting
           ? new SchemaRouter(schemaRouting ?? {})
           : undefined
+    this.#sharedSchemas =
+      this.#schemas instanceof SchemaRouter
+        ? new Set([...((schemaRouting as SchemaRoutingOptions | undefined)?.shared ?? []), ...Object.values(this.#schemas.sharedTables)])
+        : undefined
   }
 
   /**
@@ -98,32 +106,113 @@ export class Switchyard implements Executor {
     return this.#models.get(table)
   }
 
+  /**
+   * Runs a statement on the alias `dbForRead` names (or the static default), in the current
+   * context's schema when schema routing answers.
+   *
+   * @example
+   * ```ts
+   * const { rows, alias } = await sy.read('select * from orders where id = $1', [1], { model: 'orders' })
+   * ```
+   */
   read<R = Row>(sql: string, params: readonly unknown[] = [], options: StatementOptions = {}): Promise<RoutedResult<R>> {
-    const ctx = currentRouteContext()
-    const model = this.#models.get(options.model)
-    return this.#run<R>(this.routeRead(model, ctx), 'read', model, ctx, sql, params, options)
+    // Routers and onRoute are user code: whatever they throw must reject, not throw.
+    try {
+      const ctx = currentRouteContext()
+      const model = this.#models.get(options.model)
+      return this.#run<R>(this.routeRead(model, ctx), 'read', model, ctx, sql, params, options)
+    } catch (err) {
+      return Promise.reject(err)
+    }
   }
 
+  /**
+   * Runs a statement on the alias `dbForWrite` names; later reads in the same request stick
+   * to that alias (`stickyAfterWrite`).
+   *
+   * @example
+   * ```ts
+   * await sy.write('update orders set paid = true where id = $1', [1], { model: 'orders' })
+   * ```
+   */
   write<R = Row>(sql: string, params: readonly unknown[] = [], options: StatementOptions = {}): Promise<RoutedResult<R>> {
-    const ctx = currentRouteContext()
-    const model = this.#models.get(options.model)
-    return this.#run<R>(this.routeWrite(model, ctx), 'write', model, ctx, sql, params, options)
+    try {
+      const ctx = currentRouteContext()
+      const model = this.#models.get(options.model)
+      return this.#run<R>(this.routeWrite(model, ctx), 'write', model, ctx, sql, params, options)
+    } catch (err) {
+      return Promise.reject(err)
+    }
   }
 
+  /**
+   * Reads or writes as the statement itself says: parsed on PostgreSQL engines (a select with
+   * no data-modifying CTE, no locking clause and no sequence function reads); on other
+   * engines a write unless `{ kind: 'read' }` is given.
+   *
+   * @example
+   * ```ts
+   * await sy.query('select * from orders')                                     // dbForRead
+   * await sy.query('with d as (delete from carts returning *) select * from d') // dbForWrite
+   * ```
+   */
   query<R = Row>(sql: string, params: readonly unknown[] = [], options: StatementOptions = {}): Promise<RoutedResult<R>> {
-    const ctx = currentRouteContext()
-    const model = this.#models.get(options.model)
-    const readRoute = this.routeRead(model, ctx)
-    const run = (kind: StatementKind) => this.#run<R>(kind === 'read' ? readRoute : this.routeWrite(model, ctx), kind, model, ctx, sql, params, options)
-    // A repeated statement on a known alias is classified without an extra async turn.
-    const known = options.kind ?? (this.pools.peekSpec(readRoute.alias)?.capabilities.dialect === 'postgres' ? this.#classifier.cached(sql) : undefined)
-    if (known) return run(known)
-    return this.classify(sql, readRoute.alias).then(run)
+    try {
+      const ctx = currentRouteContext()
+      const model = this.#models.get(options.model)
+      const readRoute = this.routeRead(model, ctx)
+      const run = (kind: StatementKind) => this.#run<R>(kind === 'read' ? readRoute : this.routeWrite(model, ctx), kind, model, ctx, sql, params, options)
+      // A repeated statement on a known alias is classified without an extra async turn.
+      const known = options.kind ?? (this.pools.peekSpec(readRoute.alias)?.capabilities.dialect === 'postgres' ? this.#classifier.cached(sql) : undefined)
+      if (known) return run(known)
+      return this.classify(sql, readRoute.alias).then(run)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /**
+   * Runs a statement Kysely's tenant-schema plugin already qualified from its query tree, and
+   * whose tree was guarded by the caller: no parse, no rewrite. Internal to the Kysely
+   * integration; `schema` is the one the tree was qualified with.
+   */
+  runQualified<R = Row>(kind: StatementKind, model: ModelMeta, schema: string, sql: string, params: readonly unknown[]): Promise<RoutedResult<R>> {
+    try {
+      const ctx = currentRouteContext()
+      const route = kind === 'read' ? this.routeRead(model, ctx) : this.routeWrite(model, ctx)
+      this.#onRoute?.({ alias: route.alias, kind, reason: route.reason, model, schema })
+      const token = currentScopeToken()
+      const lease = this.pools.tryAcquire(route.alias)
+      if (lease) return this.#execute<R>(lease, kind, token, sql, params, undefined, undefined)
+      return this.pools.acquire(route.alias).then((l) => this.#execute<R>(l, kind, token, sql, params, undefined, undefined))
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /**
+   * Whether statements on `alias` may take {@link runQualified}: the built-in SchemaRouter
+   * applies schemas there by search path, so a fully qualified statement needs nothing more.
+   * Returns the schemas a tenant may name besides its own, or `undefined` for no.
+   */
+  treeQualifiable(alias: string): ReadonlySet<string> | undefined {
+    if (!this.#sharedSchemas) return undefined
+    return this.pools.peekSpec(alias)?.capabilities.schemaScoping === 'search-path' ? this.#sharedSchemas : undefined
   }
 
   /**
    * Runs `fn` in one transaction on the write alias; commits when it resolves, rolls back
-   * when it throws. Inside, `tx.read`/`write`/`query` all use the transaction's connection.
+   * when it throws. Inside, `tx.read`/`write`/`query` all use the transaction's connection,
+   * and nested `tx.transaction` calls are savepoints.
+   *
+   * @example
+   * ```ts
+   * const id = await sy.transaction(async (tx) => {
+   *   const { rows } = await tx.write('insert into orders (total) values ($1) returning id', [10])
+   *   await tx.write('insert into audit (msg) values ($1)', ['created'])
+   *   return rows[0]?.id
+   * })
+   * ```
    */
   async transaction<T>(fn: (tx: TransactionScope) => Promise<T>, options: { model?: string } = {}): Promise<T> {
     const ctx = currentRouteContext()
@@ -132,10 +221,28 @@ export class Switchyard implements Executor {
     return this.#inTransaction(route.alias, 'transaction', model, ctx, fn)
   }
 
+  /**
+   * Finds the row of `table` matching `where` on the write alias (never a lagging replica),
+   * or inserts `where` + `defaults`; a concurrent insert of the same key is re-read, not
+   * duplicated.
+   *
+   * @example
+   * ```ts
+   * const { row, created } = await sy.getOrCreate('customers', { email: 'a@acme.test' }, { name: 'A' })
+   * ```
+   */
   getOrCreate<R = Row>(table: string, where: Values, defaults?: Values): Promise<CompoundResult<R>> {
     return this.#compound(table, (target) => getOrCreate<R>(target, table, where, defaults))
   }
 
+  /**
+   * Updates the row of `table` matching `where` with `values`, or inserts `where` + `values`.
+   *
+   * @example
+   * ```ts
+   * const { created } = await sy.updateOrCreate('settings', { key: 'theme' }, { value: 'dark' })
+   * ```
+   */
   updateOrCreate<R = Row>(table: string, where: Values, values: Values): Promise<CompoundResult<R>> {
     return this.#compound(table, (target) => updateOrCreate<R>(target, table, where, values))
   }
@@ -191,12 +298,17 @@ export class Switchyard implements Executor {
     return tenantSchemaPlugin(() => this.schemaFor(ModelRegistry.NONE, currentRouteContext()), { sharedTables })
   }
 
-  /** Where a read of `model` goes in `ctx`, and why. */
+  /**
+   * Where a read of `model` goes in `ctx`, and why. Stickiness is the current request
+   * scope's: a read after a write in the same `withRouteContext` scope (or one nested in it)
+   * goes to the write alias.
+   */
   routeRead(model: ModelMeta, ctx: RouteContext): Route {
     const answer = this.#chain.dbForRead(model, ctx)
     const route: Route = answer !== undefined ? { alias: answer, reason: 'router' } : { alias: staticAlias(model, this.#modules), reason: 'static' }
-    if (this.#sticky && ctx !== emptyRouteContext) {
-      const written = this.#written.get(ctx)
+    if (this.#sticky) {
+      const token = currentScopeToken()
+      const written = token && this.#written.get(token)
       if (written) {
         const w = this.routeWrite(model, ctx).alias
         if (w !== route.alias && written.has(w)) return { alias: w, reason: 'sticky' }
@@ -216,6 +328,10 @@ export class Switchyard implements Executor {
     return this.#hasSchemaRouters ? this.#chain.schemaFor(ctx, model) : undefined
   }
 
+  #schemaRoute(model: ModelMeta, ctx: RouteContext): SchemaRoute | undefined {
+    return this.#hasSchemaRouters ? this.#chain.schemaRoute(ctx, model) : undefined
+  }
+
   /**
    * Reads or writes, decided by PostgreSQL's parser on engines that speak it (cached per
    * text); other engines' statements count as writes unless the caller says otherwise.
@@ -226,11 +342,11 @@ export class Switchyard implements Executor {
     return this.#classifier.classify(sql)
   }
 
-  /** Records a write by `ctx` on `alias`, so later reads in that context stick to it. */
-  noteWrite(ctx: RouteContext, alias: string): void {
-    if (!this.#sticky || ctx === emptyRouteContext) return
-    let set = this.#written.get(ctx)
-    if (!set) this.#written.set(ctx, (set = new Set()))
+  /** Records a write on `alias` by the request scope `token`, so its later reads stick to it. */
+  noteWrite(token: object | undefined, alias: string): void {
+    if (!this.#sticky || token === undefined) return
+    let set = this.#written.get(token)
+    if (!set) this.#written.set(token, (set = new Set()))
     set.add(alias)
   }
 
@@ -244,21 +360,28 @@ export class Switchyard implements Executor {
   }
 
   #run<R>(route: Route, kind: StatementKind, model: ModelMeta, ctx: RouteContext, sql: string, params: readonly unknown[], options: StatementOptions): Promise<RoutedResult<R>> {
-    const schema = this.schemaFor(model, ctx)
-    if (this.#onRoute) this.#onRoute({ alias: route.alias, kind, reason: route.reason, model, ...(schema !== undefined ? { schema } : {}) })
-    const lease = this.pools.tryAcquire(route.alias)
+    let schema: SchemaRoute | undefined
+    let lease: PoolLease | undefined
+    try {
+      schema = this.#schemaRoute(model, ctx)
+      if (this.#onRoute) this.#onRoute({ alias: route.alias, kind, reason: route.reason, model, ...(schema !== undefined ? { schema: schema.schema } : {}) })
+      lease = this.pools.tryAcquire(route.alias)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    const token = currentScopeToken()
     // Written with then() rather than async/await: this is the per-statement hot path and
     // every async frame costs microtask turns that show at tens of thousands of statements/s.
-    if (lease) return this.#execute<R>(lease, kind, ctx, sql, params, schema, options.signal)
-    return this.pools.acquire(route.alias).then((l) => this.#execute<R>(l, kind, ctx, sql, params, schema, options.signal))
+    if (lease) return this.#execute<R>(lease, kind, token, sql, params, schema, options.signal)
+    return this.pools.acquire(route.alias).then((l) => this.#execute<R>(l, kind, token, sql, params, schema, options.signal))
   }
 
-  #execute<R>(lease: PoolLease, kind: StatementKind, ctx: RouteContext, sql: string, params: readonly unknown[], schema: string | undefined, signal: AbortSignal | undefined): Promise<RoutedResult<R>> {
+  #execute<R>(lease: PoolLease, kind: StatementKind, token: object | undefined, sql: string, params: readonly unknown[], schema: SchemaRoute | undefined, signal: AbortSignal | undefined): Promise<RoutedResult<R>> {
     let pending: Promise<QueryResult<R>>
     try {
       pending =
         schema !== undefined
-          ? this.#applier().run<R>(lease.pool, sql, params, schema, { signal })
+          ? this.#applier().run<R>(lease.pool, sql, params, schema.schema, schema.strategy ? { signal, strategy: schema.strategy } : { signal })
           : lease.pool.query<R>(sql, params, signal ? { signal } : undefined)
     } catch (err) {
       lease.release()
@@ -267,7 +390,7 @@ export class Switchyard implements Executor {
     return pending.then(
       (result) => {
         lease.release()
-        if (kind === 'write') this.noteWrite(ctx, lease.alias)
+        if (kind === 'write') this.noteWrite(token, lease.alias)
         return new RoutedQueryResult<R>(result, lease.alias)
       },
       (err: unknown) => {
@@ -279,14 +402,17 @@ export class Switchyard implements Executor {
 
   async #inTransaction<T>(alias: string, reason: RouteReason, model: ModelMeta, ctx: RouteContext, fn: (tx: TransactionScope) => Promise<T>): Promise<T> {
     const schema = this.schemaFor(model, ctx)
+    // The name reaches BEGIN's set_config (or the engine's equivalent) before any applier sees it.
+    if (schema !== undefined) validateSchemaName(schema)
     this.#onRoute?.({ alias, kind: 'write', reason, model, ...(schema !== undefined ? { schema } : {}) })
+    const token = currentScopeToken()
     const lease = await this.pools.acquire(alias)
     try {
       // Engines that reach a schema only through qualified names (SQLite's attached files) get no
       // transaction-level scope; every statement inside is qualified by the applier instead.
       const scope = schema !== undefined && lease.pool.capabilities.schemaScoping !== 'attached' ? { schema } : undefined
       const result = await lease.pool.transaction((tx) => fn(new TransactionScope(lease, tx, schema, schema !== undefined ? this.#applier() : undefined)), scope)
-      this.noteWrite(ctx, alias)
+      this.noteWrite(token, alias)
       return result
     } finally {
       lease.release()
@@ -303,10 +429,11 @@ export class Switchyard implements Executor {
       return this.#inTransaction(route.alias, 'compound', model, ctx, (tx) => op(tx.compoundTarget()))
     }
     this.#onRoute?.({ alias: route.alias, kind: 'write', reason: 'compound', model })
+    const token = currentScopeToken()
     const lease = await this.pools.acquire(route.alias)
     try {
       const result = await op(topLevelTarget(lease))
-      this.noteWrite(ctx, route.alias)
+      this.noteWrite(token, route.alias)
       return result
     } finally {
       lease.release()

@@ -4,7 +4,7 @@ import type { DatabaseRouter, RouteDecision } from '../router/types.js'
 import type { ModelConfig, ModuleConfig } from '../router/static.js'
 import type { CompoundResult } from './compound.js'
 import type { Values } from './sql-builder.js'
-import type { SchemaRoutingOptions } from '../schema/schema-router.js'
+import type { SchemaRoutingOptions, SchemaStrategy } from '../schema/schema-router.js'
 import type { TenantManagerOptions } from '../tenancy/types.js'
 
 export interface SwitchyardOptions {
@@ -40,7 +40,8 @@ export type TenancyOptions = Omit<TenantManagerOptions, 'pool' | 'allowMigrate' 
  * (see `SchemaRouter` in `switchyard/schema`).
  */
 export interface SchemaApplier {
-  run<R = Row>(pool: EnginePool, sql: string, params: readonly unknown[], schema: string, options?: { signal?: AbortSignal }): Promise<QueryResult<R>>
+  /** `strategy` is the answering router's `schemaStrategy`, when it set one. */
+  run<R = Row>(pool: EnginePool, sql: string, params: readonly unknown[], schema: string, options?: { signal?: AbortSignal; strategy?: SchemaStrategy }): Promise<QueryResult<R>>
   runInTransaction<R = Row>(tx: EngineTransaction, pool: EnginePool, sql: string, params: readonly unknown[], schema: string): Promise<QueryResult<R>>
 }
 

@@ -58,3 +58,58 @@ function tableName(table: Node | undefined): string | undefined {
   const ident = (table?.table as { identifier?: { name?: string } } | undefined)?.identifier
   return ident?.name
 }
+
+/**
+ * Node kinds whose SQL is fully determined by the tree: no raw text, no user-named function,
+ * type or operator whose resolution depends on the search path. A tree made only of these,
+ * once its tables are qualified, needs no parse to be guarded.
+ */
+const PLAIN = new Set([
+  'SelectQueryNode', 'InsertQueryNode', 'UpdateQueryNode', 'DeleteQueryNode',
+  'SelectionNode', 'SelectAllNode', 'ReferenceNode', 'ColumnNode', 'IdentifierNode', 'SchemableIdentifierNode',
+  'TableNode', 'AliasNode', 'FromNode', 'WhereNode', 'HavingNode', 'AndNode', 'OrNode', 'ParensNode',
+  'BinaryOperationNode', 'UnaryOperationNode', 'OperatorNode', 'ValueNode', 'ValueListNode', 'PrimitiveValueListNode',
+  'JoinNode', 'OnNode', 'UsingNode', 'OrderByNode', 'OrderByItemNode', 'GroupByNode', 'GroupByItemNode',
+  'LimitNode', 'OffsetNode', 'ValuesNode', 'ColumnUpdateNode', 'ReturningNode', 'DefaultInsertValueNode',
+  'OnConflictNode', 'WithNode', 'CommonTableExpressionNode', 'CommonTableExpressionNameNode', 'SelectModifierNode',
+  'SetOperationNode', 'CaseNode', 'WhenNode', 'TupleNode',
+])
+
+/** Built-in functions that always resolve in pg_catalog, which PostgreSQL searches before any schema. */
+const PLAIN_FUNCTIONS = new Set(['count', 'sum', 'min', 'max', 'avg', 'coalesce', 'nullif', 'greatest', 'least', 'lower', 'upper', 'length', 'abs', 'round', 'now'])
+
+/** Whether the tree is {@link PLAIN}, allowing the few built-in functions above. */
+export function isPlainTree(root: OperationNode): boolean {
+  for (const node of descendants(root as Node)) {
+    if (PLAIN.has(node.kind)) continue
+    if ((node.kind === 'FunctionNode' || node.kind === 'AggregateFunctionNode') && typeof node.func === 'string' && PLAIN_FUNCTIONS.has(node.func)) continue
+    return false
+  }
+  return true
+}
+
+/**
+ * Every schema the tree names on a schemable identifier, and whether some real table (not a
+ * CTE name) is left unqualified.
+ */
+export function schemasOfNode(root: OperationNode): { schemas: Set<string>; unqualifiedTable: boolean } {
+  const cteNames = new Set<string>()
+  for (const node of descendants(root as Node)) {
+    if (node.kind === 'CommonTableExpressionNameNode') {
+      const name = tableName(node.table as Node | undefined)
+      if (name) cteNames.add(name)
+    }
+  }
+  const schemas = new Set<string>()
+  let unqualifiedTable = false
+  for (const node of descendants(root as Node)) {
+    if (node.kind === 'SchemableIdentifierNode') {
+      const name = (node.schema as { name?: unknown } | undefined)?.name
+      if (typeof name === 'string') schemas.add(name)
+    } else if (node.kind === 'TableNode') {
+      const ident = node.table as { schema?: unknown; identifier?: { name?: string } } | undefined
+      if (!ident?.schema && !cteNames.has(ident?.identifier?.name ?? '')) unqualifiedTable = true
+    }
+  }
+  return { schemas, unqualifiedTable }
+}

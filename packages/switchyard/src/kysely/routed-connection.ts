@@ -1,10 +1,10 @@
 import type { CompiledQuery, DatabaseConnection, QueryResult, TransactionSettings } from 'kysely'
 import { currentRouteContext } from '../context/route-context.js'
-import { CrossDatabaseRelationError, UnsupportedError } from '../errors.js'
+import { CrossDatabaseRelationError, TenantIsolationError, UnsupportedError } from '../errors.js'
 import type { Switchyard } from '../facade/switchyard.js'
 import type { TransactionScope } from '../facade/transaction-scope.js'
 import type { RoutedResult } from '../facade/types.js'
-import { kindOfNode, tablesOfNode } from './query-tree.js'
+import { isPlainTree, kindOfNode, schemasOfNode, tablesOfNode } from './query-tree.js'
 
 class Rollback extends Error {}
 
@@ -22,16 +22,55 @@ export class RoutedConnection implements DatabaseConnection {
 
   async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
     const params = compiled.parameters
-    if (this.#tx) return toKysely(await this.#tx.query<R>(compiled.sql, params))
-    const ctx = currentRouteContext()
     const tables = tablesOfNode(compiled.query)
+    if (this.#tx) {
+      this.#guardTransaction(this.#tx.alias, tables)
+      return toKysely(await this.#tx.query<R>(compiled.sql, params))
+    }
+    const ctx = currentRouteContext()
     const model = this.sy.model(tables[0])
     let kind = kindOfNode(compiled.query)
     if (kind === undefined) kind = await this.sy.classify(compiled.sql, this.sy.routeRead(model, ctx).alias)
     this.#guardRelations(tables, kind)
+    const qualifiedFor = this.#guardedTree(compiled, kind, model)
+    if (qualifiedFor !== undefined) return toKysely(await this.sy.runQualified<R>(kind, model, qualifiedFor, compiled.sql, params))
     const options = { model: tables[0] }
     const result = kind === 'read' ? await this.sy.read<R>(compiled.sql, params, options) : await this.sy.write<R>(compiled.sql, params, options)
     return toKysely(result)
+  }
+
+  /**
+   * The tenant schema a statement was qualified with from its query tree, once the tree is
+   * checked to name no other schema; `undefined` sends it down the parsing path instead
+   * (raw SQL, user functions or types, engines that scope schemas otherwise).
+   */
+  #guardedTree(compiled: CompiledQuery, kind: 'read' | 'write', model: ReturnType<Switchyard['model']>): string | undefined {
+    const ctx = currentRouteContext()
+    const schema = this.sy.schemaFor(model, ctx)
+    if (schema === undefined) return undefined
+    const alias = (kind === 'read' ? this.sy.routeRead(model, ctx) : this.sy.routeWrite(model, ctx)).alias
+    const shared = this.sy.treeQualifiable(alias)
+    if (!shared || !isPlainTree(compiled.query)) return undefined
+    const { schemas, unqualifiedTable } = schemasOfNode(compiled.query)
+    if (unqualifiedTable) return undefined
+    for (const named of schemas) {
+      if (named !== schema && !shared.has(named)) throw new TenantIsolationError(named, schema)
+    }
+    return schema
+  }
+
+  /**
+   * A Kysely transaction is opened before its statements are known, on the write alias of no
+   * particular model. A statement for a model that lives elsewhere must fail rather than run
+   * on the transaction's database.
+   */
+  #guardTransaction(alias: string, tables: readonly string[]): void {
+    const ctx = currentRouteContext()
+    for (const table of tables) {
+      const own = this.sy.routeWrite(this.sy.model(table), ctx).alias
+      if (own !== alias) throw new CrossDatabaseRelationError({ table, alias: own }, { table: '(the open transaction)', alias })
+    }
+    this.#guardRelations(tables, 'write')
   }
 
   // eslint-disable-next-line require-yield

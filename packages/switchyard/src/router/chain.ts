@@ -1,9 +1,16 @@
 import type { RouteContext } from '../context/route-context.js'
-import type { DatabaseRouter, ModelMeta } from './types.js'
+import type { DatabaseRouter, ModelMeta, SchemaRoute } from './types.js'
 
 /**
  * Asks routers in order; the first that implements the method and answers something other
  * than `undefined` wins. A router lacking the method is skipped.
+ *
+ * @example
+ * ```ts
+ * const chain = new RouterChain([{ dbForWrite: () => 'default' }, { dbForRead: () => 'replica', dbForWrite: () => 'other' }])
+ * chain.dbForRead({}, emptyRouteContext)  // 'replica' (the first router has no dbForRead)
+ * chain.dbForWrite({}, emptyRouteContext) // 'default' (the first router answers)
+ * ```
  */
 export class RouterChain {
   readonly #routers: readonly DatabaseRouter[]
@@ -49,9 +56,14 @@ export class RouterChain {
   }
 
   schemaFor(ctx: RouteContext, model: ModelMeta): string | undefined {
+    return this.schemaRoute(ctx, model)?.schema
+  }
+
+  /** The first `schemaFor` answer, with the answering router's `schemaStrategy`. */
+  schemaRoute(ctx: RouteContext, model: ModelMeta): SchemaRoute | undefined {
     for (const r of this.#routers) {
       const schema = r.schemaFor?.(ctx, model)
-      if (schema !== undefined) return schema
+      if (schema !== undefined) return { schema, strategy: r.schemaStrategy }
     }
     return undefined
   }

@@ -14,6 +14,14 @@ export interface ModuleConfig {
 /**
  * Static routing, what you get with no router answering: the model's own database, else
  * its module's, else `default`.
+ *
+ * @example
+ * ```ts
+ * const modules = { billing: { database: 'billing' } }
+ * staticAlias({ table: 'invoices', module: 'billing' }, modules)                    // 'billing'
+ * staticAlias({ table: 'ledger', module: 'billing', database: 'ledger' }, modules)  // 'ledger'
+ * staticAlias({ table: 'users' }, modules)                                          // 'default'
+ * ```
  */
 export function staticAlias(model: ModelMeta, modules: Readonly<Record<string, ModuleConfig>>): string {
   if (model.database) return model.database

@@ -1,4 +1,5 @@
 import type { RouteContext } from '../context/route-context.js'
+import type { SchemaStrategy } from '../schema/schema-router.js'
 
 /**
  * What a router knows about the model a statement is for. `table` is absent for statements
@@ -39,6 +40,18 @@ export interface DatabaseRouter {
   allowMigrate?(alias: string, model: ModelMeta): boolean | undefined
   /** The schema this context's statements for `model` run in (schema routing). */
   schemaFor?(ctx: RouteContext, model: ModelMeta): string | undefined
+  /**
+   * How this router's `schemaFor` answers are applied, overriding the Switchyard-wide
+   * `schemaRouting.strategy`: `qualify` rewrites table names, `transaction` runs each
+   * statement in a transaction with a local search_path.
+   */
+  readonly schemaStrategy?: SchemaStrategy
+}
+
+/** A `schemaFor` answer with the strategy of the router that gave it. */
+export interface SchemaRoute {
+  readonly schema: string
+  readonly strategy: SchemaStrategy | undefined
 }
 
 export type RouteKind = 'read' | 'write'

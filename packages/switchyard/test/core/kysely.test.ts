@@ -14,21 +14,23 @@ interface DB {
 describe.skipIf(!ok)('routed Kysely on real PostgreSQL', () => {
   let primary: TempDatabase
   let replica: TempDatabase
+  let auditDb: TempDatabase
   let sy: Switchyard
   const decisions: RouteDecision[] = []
 
   beforeAll(async () => {
-    ;[primary, replica] = await Promise.all([createTempPgDatabase(), createTempPgDatabase()])
+    ;[primary, replica, auditDb] = await Promise.all([createTempPgDatabase(), createTempPgDatabase(), createTempPgDatabase()])
     sy = createSwitchyard({
       databases: {
         default: postgres({ connectionString: primary.connectionString, max: 3 }),
         replica: postgres({ connectionString: replica.connectionString, max: 3 }),
+        audit: postgres({ connectionString: auditDb.connectionString, max: 2 }),
       },
       models: { audit: { database: 'audit' } },
       routers: [{ dbForRead: (m) => (m.table === 'audit' ? undefined : 'replica'), dbForWrite: (m) => (m.table === 'audit' ? undefined : 'default') }],
       onRoute: (d) => decisions.push(d),
     })
-    for (const alias of ['default', 'replica']) {
+    for (const alias of ['default', 'replica', 'audit']) {
       await sy.on(alias).write('create table items (id serial primary key, name text not null)')
       await sy.on(alias).write('create table audit (id serial primary key, note text)')
     }
@@ -36,7 +38,7 @@ describe.skipIf(!ok)('routed Kysely on real PostgreSQL', () => {
   })
   afterAll(async () => {
     await sy?.close()
-    await Promise.all([primary?.drop(), replica?.drop()])
+    await Promise.all([primary?.drop(), replica?.drop(), auditDb?.drop()])
   })
 
   it('selects read from the replica; inserts, updates and deletes write to the primary', async () => {
@@ -114,6 +116,28 @@ describe.skipIf(!ok)('routed Kysely on real PostgreSQL', () => {
     } finally {
       await permissive.close()
     }
+  })
+
+  it('a model on another alias inside a Kysely transaction fails instead of running on the transaction database', async () => {
+    const db = sy.kysely<DB>()
+    const err = await db
+      .transaction()
+      .execute(async (trx) => {
+        await trx.insertInto('items').values({ name: 'tx-before-audit' }).execute()
+        // 'audit' lives on the audit alias; the transaction is on default.
+        await trx.insertInto('audit').values({ note: 'must not land on default' }).execute()
+      })
+      .catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(CrossDatabaseRelationError)
+    expect((err as Error).message).toContain(`'audit' (on 'audit')`)
+    // The whole transaction rolled back, and nothing reached either database's audit table.
+    expect((await sy.on('default').read(`select count(*)::int as n from items where name = 'tx-before-audit'`)).rows).toEqual([{ n: 0 }])
+    expect((await sy.on('default').read('select count(*)::int as n from audit')).rows).toEqual([{ n: 0 }])
+    expect((await sy.on('audit').read('select count(*)::int as n from audit')).rows).toEqual([{ n: 0 }])
+
+    // Outside a transaction the same insert routes to its own alias.
+    await db.insertInto('audit').values({ note: 'routed' }).execute()
+    expect((await sy.on('audit').read('select note from audit')).rows).toEqual([{ note: 'routed' }])
   })
 
   it('a router may forbid a relation even on one alias', async () => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createSwitchyard, withRouteContext, type DatabaseRouter, type RouteDecision, type Switchyard } from '../../src/index.js'
+import { createRouteContext, createSwitchyard, detached, withRouteContext, type DatabaseRouter, type RouteDecision, type Switchyard } from '../../src/index.js'
 import { postgres } from '../../src/engines/postgres/index.js'
 import { createTempPgDatabase, serviceAvailable, type TempDatabase } from '../../../../test-support/services.js'
 
@@ -97,13 +97,15 @@ describe.skipIf(!ok)('routing on real PostgreSQL: primary full, replica empty', 
         default: postgres({ connectionString: primary.connectionString, max: 1 }),
         other: postgres({ connectionString: other.connectionString, max: 1 }),
       },
-      models: { pinned: { database: 'other' }, billing_items: { module: 'billing' }, plain: {} },
+      models: { pinned: { database: 'other' }, billing_items: { module: 'billing' }, billing_ledger: { module: 'billing', database: 'default' }, plain: {} },
       modules: { billing: { database: 'other' } },
       onRoute: (d) => seen.push(d),
     })
     try {
       expect((await s.read('select 1', [], { model: 'pinned' })).alias).toBe('other')
       expect((await s.read('select 1', [], { model: 'billing_items' })).alias).toBe('other')
+      // The model's own database beats its module's.
+      expect((await s.read('select 1', [], { model: 'billing_ledger' })).alias).toBe('default')
       expect((await s.read('select 1', [], { model: 'plain' })).alias).toBe('default')
       expect((await s.read('select 1')).alias).toBe('default')
       expect(seen.every((d) => d.reason === 'static')).toBe(true)
@@ -185,6 +187,55 @@ describe.skipIf(!ok)('routing on real PostgreSQL: primary full, replica empty', 
     // Outside any scope nothing sticks (there is no request to stick to).
     await sy.write('select 1')
     expect((await sy.read('select 1')).alias).toBe('replica')
+  })
+
+  it('stickiness belongs to the request scope, not to the context object: a shared context carries no writes between requests', async () => {
+    const shared = createRouteContext({ tenant: 'acme' })
+    await withRouteContext(shared, async () => {
+      await sy.write('select 1')
+      expect((await sy.read('select 1')).alias).toBe('default')
+      // A nested scope is still the same request: it keeps the stickiness.
+      await withRouteContext({ tenant: 'acme', attributes: { step: 'nested' } }, async () => {
+        expect((await sy.read('select 1')).alias).toBe('default')
+      })
+      // A detached job is not the request.
+      await detached(async () => {
+        expect((await sy.read('select 1')).alias).toBe('replica')
+      })
+    })
+    // The next request reusing the same frozen context object starts clean.
+    await withRouteContext(shared, async () => {
+      expect((await sy.read('select 1')).alias).toBe('replica')
+    })
+  })
+
+  it('a router or onRoute that throws rejects the returned promise instead of throwing', async () => {
+    const boom: DatabaseRouter = {
+      dbForRead: () => {
+        throw new Error('router exploded')
+      },
+    }
+    const s = make([boom], {
+      onRoute: (d) => {
+        if (d.kind === 'write') throw new Error('listener exploded')
+      },
+    })
+    try {
+      let read: Promise<unknown> | undefined
+      let write: Promise<unknown> | undefined
+      let query: Promise<unknown> | undefined
+      expect(() => {
+        read = s.read('select 1')
+        write = s.write('select 1')
+        query = s.query('select 2')
+      }).not.toThrow()
+      await expect(read).rejects.toThrow('router exploded')
+      await expect(write).rejects.toThrow('listener exploded')
+      await expect(query).rejects.toThrow('router exploded')
+      await expect(s.on('default').write('select 1')).rejects.toThrow('listener exploded')
+    } finally {
+      await s.close()
+    }
   })
 
   it('stickyAfterWrite: false keeps reads on the replica', async () => {
