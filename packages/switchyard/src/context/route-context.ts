@@ -82,6 +82,11 @@ export function currentScopeToken(): object | undefined {
   return storage.getStore()?.token
 }
 
+/** The context and token together, in one storage lookup (the facade's per-statement path). */
+export function currentRouteScope(): { readonly context: RouteContext; readonly token: object | undefined } {
+  return storage.getStore() ?? EMPTY_SCOPE
+}
+
 /**
  * Starts background work with the EMPTY context, whatever scope it was started from, so a
  * worker never runs as the tenant whose request happened to enqueue it. A job that must run

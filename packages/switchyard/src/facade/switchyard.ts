@@ -1,4 +1,4 @@
-import { currentRouteContext, currentScopeToken, type RouteContext } from '../context/route-context.js'
+import { currentRouteContext, currentRouteScope, currentScopeToken, type RouteContext } from '../context/route-context.js'
 import type { EngineSpec, EngineTransaction, QueryResult, Row } from '../engines/types.js'
 import { StatementClassifier, type StatementKind } from '../sql/classify.js'
 import { PoolRegistry, type PoolLease } from '../pools/pool-registry.js'
@@ -118,9 +118,9 @@ export class Switchyard implements Executor {
   read<R = Row>(sql: string, params: readonly unknown[] = [], options: StatementOptions = {}): Promise<RoutedResult<R>> {
     // Routers and onRoute are user code: whatever they throw must reject, not throw.
     try {
-      const ctx = currentRouteContext()
+      const { context: ctx, token } = currentRouteScope()
       const model = this.#models.get(options.model)
-      return this.#run<R>(this.routeRead(model, ctx), 'read', model, ctx, sql, params, options)
+      return this.#run<R>(this.#routeRead(model, ctx, token), 'read', model, ctx, token, sql, params, options)
     } catch (err) {
       return Promise.reject(err)
     }
@@ -137,9 +137,9 @@ export class Switchyard implements Executor {
    */
   write<R = Row>(sql: string, params: readonly unknown[] = [], options: StatementOptions = {}): Promise<RoutedResult<R>> {
     try {
-      const ctx = currentRouteContext()
+      const { context: ctx, token } = currentRouteScope()
       const model = this.#models.get(options.model)
-      return this.#run<R>(this.routeWrite(model, ctx), 'write', model, ctx, sql, params, options)
+      return this.#run<R>(this.routeWrite(model, ctx), 'write', model, ctx, token, sql, params, options)
     } catch (err) {
       return Promise.reject(err)
     }
@@ -158,10 +158,10 @@ export class Switchyard implements Executor {
    */
   query<R = Row>(sql: string, params: readonly unknown[] = [], options: StatementOptions = {}): Promise<RoutedResult<R>> {
     try {
-      const ctx = currentRouteContext()
+      const { context: ctx, token } = currentRouteScope()
       const model = this.#models.get(options.model)
-      const readRoute = this.routeRead(model, ctx)
-      const run = (kind: StatementKind) => this.#run<R>(kind === 'read' ? readRoute : this.routeWrite(model, ctx), kind, model, ctx, sql, params, options)
+      const readRoute = this.#routeRead(model, ctx, token)
+      const run = (kind: StatementKind) => this.#run<R>(kind === 'read' ? readRoute : this.routeWrite(model, ctx), kind, model, ctx, token, sql, params, options)
       // A repeated statement on a known alias is classified without an extra async turn.
       const known = options.kind ?? (this.pools.peekSpec(readRoute.alias)?.capabilities.dialect === 'postgres' ? this.#classifier.cached(sql) : undefined)
       if (known) return run(known)
@@ -178,10 +178,9 @@ export class Switchyard implements Executor {
    */
   runQualified<R = Row>(kind: StatementKind, model: ModelMeta, schema: string, sql: string, params: readonly unknown[]): Promise<RoutedResult<R>> {
     try {
-      const ctx = currentRouteContext()
-      const route = kind === 'read' ? this.routeRead(model, ctx) : this.routeWrite(model, ctx)
+      const { context: ctx, token } = currentRouteScope()
+      const route = kind === 'read' ? this.#routeRead(model, ctx, token) : this.routeWrite(model, ctx)
       this.#onRoute?.({ alias: route.alias, kind, reason: route.reason, model, schema })
-      const token = currentScopeToken()
       const lease = this.pools.tryAcquire(route.alias)
       if (lease) return this.#execute<R>(lease, kind, token, sql, params, undefined, undefined)
       return this.pools.acquire(route.alias).then((l) => this.#execute<R>(l, kind, token, sql, params, undefined, undefined))
@@ -261,12 +260,12 @@ export class Switchyard implements Executor {
     const self = this
     const view = {
       read: <R = Row>(sql: string, params: readonly unknown[] = [], o: StatementOptions = {}) =>
-        self.#run<R>(fixed, 'read', self.#models.get(o.model), currentRouteContext(), sql, params, o),
+        self.#run<R>(fixed, 'read', self.#models.get(o.model), currentRouteContext(), currentScopeToken(), sql, params, o),
       write: <R = Row>(sql: string, params: readonly unknown[] = [], o: StatementOptions = {}) =>
-        self.#run<R>(fixed, 'write', self.#models.get(o.model), currentRouteContext(), sql, params, o),
+        self.#run<R>(fixed, 'write', self.#models.get(o.model), currentRouteContext(), currentScopeToken(), sql, params, o),
       query: async <R = Row>(sql: string, params: readonly unknown[] = [], o: StatementOptions = {}) => {
         const kind = o.kind ?? (await self.classify(sql, alias))
-        return self.#run<R>(fixed, kind, self.#models.get(o.model), currentRouteContext(), sql, params, o)
+        return self.#run<R>(fixed, kind, self.#models.get(o.model), currentRouteContext(), currentScopeToken(), sql, params, o)
       },
       transaction: <T>(fn: (tx: TransactionScope) => Promise<T>) =>
         self.#inTransaction(alias, 'override', ModelRegistry.NONE, currentRouteContext(), fn),
@@ -304,11 +303,14 @@ export class Switchyard implements Executor {
    * goes to the write alias.
    */
   routeRead(model: ModelMeta, ctx: RouteContext): Route {
+    return this.#routeRead(model, ctx, currentScopeToken())
+  }
+
+  #routeRead(model: ModelMeta, ctx: RouteContext, token: object | undefined): Route {
     const answer = this.#chain.dbForRead(model, ctx)
     const route: Route = answer !== undefined ? { alias: answer, reason: 'router' } : { alias: staticAlias(model, this.#modules), reason: 'static' }
-    if (this.#sticky) {
-      const token = currentScopeToken()
-      const written = token && this.#written.get(token)
+    if (this.#sticky && token !== undefined) {
+      const written = this.#written.get(token)
       if (written) {
         const w = this.routeWrite(model, ctx).alias
         if (w !== route.alias && written.has(w)) return { alias: w, reason: 'sticky' }
@@ -359,7 +361,7 @@ export class Switchyard implements Executor {
     return this.pools.close()
   }
 
-  #run<R>(route: Route, kind: StatementKind, model: ModelMeta, ctx: RouteContext, sql: string, params: readonly unknown[], options: StatementOptions): Promise<RoutedResult<R>> {
+  #run<R>(route: Route, kind: StatementKind, model: ModelMeta, ctx: RouteContext, token: object | undefined, sql: string, params: readonly unknown[], options: StatementOptions): Promise<RoutedResult<R>> {
     let schema: SchemaRoute | undefined
     let lease: PoolLease | undefined
     try {
@@ -369,7 +371,6 @@ export class Switchyard implements Executor {
     } catch (err) {
       return Promise.reject(err)
     }
-    const token = currentScopeToken()
     // Written with then() rather than async/await: this is the per-statement hot path and
     // every async frame costs microtask turns that show at tens of thousands of statements/s.
     if (lease) return this.#execute<R>(lease, kind, token, sql, params, schema, options.signal)
