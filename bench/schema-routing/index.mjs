@@ -1,6 +1,8 @@
 // Schema routing: the same point query over many tenant schemas, interleaved in one run.
 //   (a) bare pg.Pool, the tenant's schema written into the SQL by hand (the limit: same tables, same plans)
-//   (b) SchemaRouter 'qualify'      (c) SchemaRouter 'transaction'
+//   (b) schema-routed 'qualify'     (c) schema-routed 'transaction' — both through the public path,
+//       withRouteContext({ tenant }, () => sy.read(sql, params)) with a schemaFor router, so the
+//       facade (context, routers, pool lease, schema applier, engine pool) is inside the ratio
 //   (d) naive BEGIN; SET LOCAL search_path; query; COMMIT on a bare pg.Pool
 // Then `migrate` with nothing pending over every tenant.
 // Usage: npm run build -w switchyard && node bench/schema-routing/index.mjs
@@ -11,7 +13,8 @@ import { performance } from 'node:perf_hooks'
 import { interleave, report } from '../lib/measure.mjs'
 
 // Import only the folders this bench needs, so a half-edited folder elsewhere cannot break it.
-const { SchemaRouter } = await import('../../packages/switchyard/dist/schema/index.js')
+const { createSwitchyard } = await import('../../packages/switchyard/dist/facade/index.js')
+const { withRouteContext } = await import('../../packages/switchyard/dist/context/index.js')
 const { TenantManager } = await import('../../packages/switchyard/dist/tenancy/index.js')
 const { postgres } = await import('../../packages/switchyard/dist/engines/postgres/index.js')
 
@@ -36,6 +39,11 @@ const poolConfig = { host, user, database: name, max: POOL, connectionTimeoutMil
 const bare = new pg.Pool(poolConfig)
 const control = new pg.Pool(poolConfig)
 const naivePool = new pg.Pool(poolConfig)
+// The tenant key is the context; the router names the schema, as an application would write it.
+const routers = [{ schemaFor: (ctx) => (ctx.tenant !== undefined ? `tenant_${ctx.tenant}` : undefined) }]
+const routed = (strategy) => createSwitchyard({ databases: { default: postgres({ host, user, database: name, max: POOL }) }, routers, schemaRouting: { strategy } })
+const syQualify = routed('qualify')
+const syTransaction = routed('transaction')
 try {
   // Provisioning goes through TenantManager, so the registry and status tables are real for the migrate measurement.
   const migrations = [
@@ -59,8 +67,10 @@ try {
   const provisionMs = performance.now() - t0
   await bare.query('analyze')
 
-  const qualify = new SchemaRouter({ strategy: 'qualify' })
-  const transaction = new SchemaRouter({ strategy: 'transaction' })
+  const keys = Array.from({ length: TENANTS }, (_, i) => key(i))
+  const viaFacade = (sy) => ({ t, id }) => withRouteContext({ tenant: keys[t] }, () => sy.read(SQL, [id]))
+  const qualify = viaFacade(syQualify)
+  const transaction = viaFacade(syTransaction)
   const handWritten = Array.from({ length: TENANTS }, (_, i) => `select id, name, qty from "${schemaOf(i)}".items where id = $1`)
   const schemas = Array.from({ length: TENANTS }, (_, i) => schemaOf(i))
 
@@ -120,13 +130,15 @@ try {
   console.error(`provisioned in ${(provisionMs / 1000).toFixed(1)} s; warming every connection`)
   for (const p of [bare, control, naivePool]) await warmPg(p)
   await warmEngine(enginePool)
+  // The Switchyards' own pools, through their unrouted transaction (no tenant context: no schema applied).
+  for (const sy of [syQualify, syTransaction]) await warmEngine(sy.on('default'))
 
   // Correctness first: every variant returns the asking tenant's row.
   for (const i of [0, 1, 2, 997]) {
     const a = nextArg(i)
     expectTenant((await bare.query(handWritten[a.t], [a.id])).rows, a.t)
-    expectTenant((await qualify.run(enginePool, SQL, [a.id], schemas[a.t])).rows, a.t)
-    expectTenant((await transaction.run(enginePool, SQL, [a.id], schemas[a.t])).rows, a.t)
+    expectTenant((await qualify(a)).rows, a.t)
+    expectTenant((await transaction(a)).rows, a.t)
     expectTenant((await naive(a)).rows, a.t)
   }
 
@@ -135,8 +147,8 @@ try {
       { name: '(a) bare pg.Pool, schema in SQL', op: ({ t, id }) => bare.query(handWritten[t], [id]) },
       { name: '    bare pg.Pool (control)', op: ({ t, id }) => control.query(handWritten[t], [id]) },
       { name: '    engine pool, schema in SQL', op: ({ t, id }) => enginePool.query(handWritten[t], [id]) },
-      { name: "(b) SchemaRouter 'qualify'", op: ({ t, id }) => qualify.run(enginePool, SQL, [id], schemas[t]) },
-      { name: "(c) SchemaRouter 'transaction'", op: ({ t, id }) => transaction.run(enginePool, SQL, [id], schemas[t]) },
+      { name: "(b) sy.read, 'qualify'", op: qualify },
+      { name: "(c) sy.read, 'transaction'", op: transaction },
       { name: '(d) naive BEGIN/SET LOCAL/COMMIT', op: naive },
     ],
     { clients, seconds, rounds: 10, nextArg },
@@ -157,7 +169,7 @@ try {
   console.log(`\nprovision ${TENANTS} tenants (2 migrations each, concurrency 8): ${(provisionMs / 1000).toFixed(2)} s`)
   console.log(`migrate, nothing pending, ${TENANTS} tenants: median ${runs[2].toFixed(1)} ms, max ${runs[4].toFixed(1)} ms over 5 runs (target < 10 000 ms)`)
 } finally {
-  await Promise.allSettled([bare.end(), control.end(), naivePool.end(), enginePool.close()])
+  await Promise.allSettled([bare.end(), control.end(), naivePool.end(), enginePool.close(), syQualify.close(), syTransaction.close()])
   await admin.query(`drop database if exists "${name}" with (force)`)
   await admin.end()
 }

@@ -15,8 +15,10 @@ import { runRound, percentile } from '../lib/measure.mjs'
 const seconds = Number(process.env.BENCH_SECONDS ?? 10)
 const rounds = Number(process.env.BENCH_ROUNDS ?? 2)
 const connections = Number(process.env.BENCH_CLIENTS ?? 16)
-const host = process.env.PGHOST ?? '127.0.0.1'
-const user = process.env.PGUSER ?? 'postgres'
+// The same variables as the test suites (test-support/services.ts), then libpq's.
+const host = process.env.SWITCHYARD_TEST_PG_HOST ?? process.env.PGHOST ?? '127.0.0.1'
+const port = Number(process.env.SWITCHYARD_TEST_PG_PORT ?? process.env.PGPORT ?? 5432)
+const user = process.env.SWITCHYARD_TEST_PG_USER ?? process.env.PGUSER ?? 'postgres'
 const run = `sy_bench_srv_${randomBytes(4).toString('hex')}`
 const names = ['router', 'acme', 'globex', 'initech'].map((n) => `${run}_${n}`)
 // The metadata store as deployed for scale-out: PostgreSQL (SWITCHYARD_DATABASE_URL), not embedded PGlite,
@@ -25,27 +27,27 @@ const storeDb = `${run}_store`
 const SQL = 'select id, name, qty from items where id = $1'
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 
-const admin = new pg.Client({ host, user, database: 'postgres' })
+const admin = new pg.Client({ host, port, user, database: 'postgres' })
 await admin.connect()
 const dataDir = await mkdtemp(join(tmpdir(), 'sy-bench-'))
 let app
 try {
   for (const name of names) {
     await admin.query(`create database "${name}"`)
-    const c = new pg.Client({ host, user, database: name })
+    const c = new pg.Client({ host, port, user, database: name })
     await c.connect()
     await c.query('create table items (id int primary key, name text not null, qty int not null)')
     await c.query(`insert into items select g, 'item ' || g, g % 100 from generate_series(1, 10000) g`)
     await c.end()
   }
   await admin.query(`create database "${storeDb}"`)
-  app = await buildApp({ databaseUrl: `postgres://${user}@${host}:5432/${storeDb}`, dataDir, logger: false })
+  app = await buildApp({ databaseUrl: `postgres://${encodeURIComponent(user)}@${host}:${port}/${storeDb}`, dataDir, logger: false })
   const call = async (method, url, payload, headers = {}) => {
     const res = await app.inject({ method, url, payload, headers })
     if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.statusCode} ${res.body}`)
     return res.json()
   }
-  const details = (db) => ({ host, port: 5432, dbname: db, user })
+  const details = (db) => ({ host, port, dbname: db, user })
   const { id: session } = await call('POST', '/api/setup', { user: { email: 'bench@x.test', password: 'bench-password' } })
   const auth = { 'x-metabase-session': session }
   const router = await call('POST', '/api/database', { engine: 'postgres', name: 'Router', details: details(names[0]) }, auth)
@@ -66,7 +68,7 @@ try {
   const checked = await check.json()
   if (checked.status !== 'completed' || checked.row_count !== 1) throw new Error(`card query failed: ${JSON.stringify(checked)}`)
 
-  const bare = new pg.Pool({ host, user, database: names[1], max: 10, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 30_000 })
+  const bare = new pg.Pool({ host, port, user, database: names[1], max: 10, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 30_000 })
   const autocannon = (ms) =>
     new Promise((resolve, reject) => {
       const child = spawn(process.execPath, [join(root, 'node_modules/autocannon/autocannon.js'), '-j', '-c', String(connections), '-d', String(ms / 1000), '-m', 'POST',

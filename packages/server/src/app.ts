@@ -1,11 +1,15 @@
 import cookie from '@fastify/cookie'
 import swagger from '@fastify/swagger'
 import Fastify, { type FastifyInstance } from 'fastify'
-import { authenticate } from './auth/authenticate.js'
+import { join } from 'node:path'
+import { authenticate, authorize } from './auth/authenticate.js'
 import { createMemoryCache, createRedisCache, type ResultCache } from './cache/result-cache.js'
 import type { ServerContext } from './context.js'
 import { DatabasePools } from './databases/pools.js'
+import { STORE_DIR } from './databases/connection.js'
 import { toHttpError } from './http/errors.js'
+import { loggerOptions, type LogOptions } from './http/log.js'
+import { checkRouteDeclaration, type RouteEntry } from './http/route-registry.js'
 import { authRoutes } from './routes/auth.js'
 import { cardRoutes } from './routes/cards.js'
 import { databaseRoutingRoutes } from './routes/database-routing.js'
@@ -14,6 +18,7 @@ import { userRoutes } from './routes/users.js'
 import { MetadataStore } from './store/store.js'
 import { MetadataCache } from './store/metadata-cache.js'
 import { ExecutionLog } from './store/execution-log.js'
+import { ConfigurationError } from 'switchyard'
 
 /** POSTs that run queries rather than change metadata. */
 const READ_ONLY_POSTS = /^\/api\/(card\/\d+\/query|dataset)(\?|$)/
@@ -31,11 +36,30 @@ export interface ServerOptions {
   readonly allowEmbedded?: boolean
   /** Shared result cache; default `SWITCHYARD_REDIS_URL`, else in-process memory. */
   readonly redisUrl?: string
-  /** pino options or false. Default: info level, JSON lines. */
-  readonly logger?: boolean | { level: string }
+  /** Logging, or false. Default: info level, JSON lines on stdout. Requests are logged without credentials. */
+  readonly logger?: boolean | LogOptions
+  /** Sessions older than this stop working. Default `SWITCHYARD_SESSION_MAX_AGE_MINUTES`, else `MAX_SESSION_AGE` (Metabase's), else 20160 (14 days). */
+  readonly sessionMaxAgeMinutes?: number
 }
 
-export type SwitchyardServer = FastifyInstance & { switchyard: ServerContext }
+export type SwitchyardServer = FastifyInstance & {
+  switchyard: ServerContext
+  /** Every route as registered, with its schema and access: the check that none lacks either. */
+  switchyardRoutes: readonly RouteEntry[]
+}
+
+/** Metabase's default MAX_SESSION_AGE: 14 days, in minutes. */
+const DEFAULT_SESSION_MAX_AGE_MINUTES = 20_160
+
+function sessionMaxAge(option: number | undefined): number {
+  const raw = option ?? process.env.SWITCHYARD_SESSION_MAX_AGE_MINUTES ?? process.env.MAX_SESSION_AGE
+  if (raw === undefined || raw === '') return DEFAULT_SESSION_MAX_AGE_MINUTES
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < 1 || n > 2_147_483_647) {
+    throw new ConfigurationError(`The session max age must be a whole number of minutes >= 1 (sessionMaxAgeMinutes / SWITCHYARD_SESSION_MAX_AGE_MINUTES), got ${JSON.stringify(raw)}`)
+  }
+  return n
+}
 
 /**
  * Builds the HTTP server (not yet listening). Tests drive it with `app.inject`.
@@ -54,9 +78,20 @@ export async function buildApp(options: ServerOptions = {}): Promise<SwitchyardS
     jwtSecret: options.jwtSecret ?? process.env.SWITCHYARD_JWT_SECRET,
     redisUrl: options.redisUrl ?? process.env.SWITCHYARD_REDIS_URL,
     allowEmbedded: options.allowEmbedded ?? false,
+    sessionMaxAgeMinutes: sessionMaxAge(options.sessionMaxAgeMinutes),
   })
-  const store = await MetadataStore.open(config.databaseUrl ? { databaseUrl: config.databaseUrl } : options.inMemory ? {} : { dataDir: `${config.dataDir}/store` })
-  const cache: ResultCache = config.redisUrl ? await createRedisCache(config.redisUrl) : createMemoryCache()
+  const app = Fastify({
+    logger: options.logger === false ? false : loggerOptions(options.logger === true || options.logger === undefined ? {} : options.logger),
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false, allowUnionTypes: true } },
+  }) as unknown as SwitchyardServer
+  const store = await MetadataStore.open(config.databaseUrl ? { databaseUrl: config.databaseUrl } : options.inMemory ? {} : { dataDir: join(config.dataDir, STORE_DIR) })
+  let cache: ResultCache
+  try {
+    cache = config.redisUrl ? await createRedisCache(config.redisUrl) : createMemoryCache()
+  } catch (err) {
+    await store.close().catch(() => {})
+    throw err
+  }
   const policy = Object.freeze({ allowEmbedded: config.allowEmbedded, dataDir: config.dataDir })
   const ctx: ServerContext = Object.freeze({
     store,
@@ -65,21 +100,28 @@ export async function buildApp(options: ServerOptions = {}): Promise<SwitchyardS
     cache,
     jwtSecret: config.jwtSecret,
     metadata: new MetadataCache(),
-    executions: new ExecutionLog(store),
+    // A lost execution record is not the caller's problem, but it must not vanish silently.
+    executions: new ExecutionLog(store, 100, 500, (err) => app.log.error({ err }, 'could not record query executions')),
+    sessionMaxAgeMinutes: config.sessionMaxAgeMinutes,
   })
-
-  const app = Fastify({
-    logger: options.logger ?? { level: 'info' },
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false, allowUnionTypes: true } },
-  }) as unknown as SwitchyardServer
+  const routes: RouteEntry[] = []
   app.decorate('switchyard', ctx)
+  app.decorate('switchyardRoutes', routes)
+  // Refuses, at startup, a route that forgot its schema or its access rule.
+  app.addHook('onRoute', (route) => {
+    routes.push(checkRouteDeclaration(route))
+  })
   await app.register(cookie)
   await app.register(swagger, {
     openapi: { info: { title: 'Switchyard', description: 'Database routing, schema routing and questions over a Metabase-shaped API', version: '0.1.0' } },
   })
 
+  // Who is asking, and whether they may ask, before the body is even parsed: an anonymous
+  // caller never learns an admin route's schema from a validation error.
   app.addHook('onRequest', async (req) => {
-    req.principal = await authenticate(ctx, req)
+    const auth = await authenticate(ctx, req)
+    req.principal = auth.principal
+    authorize(req.routeOptions.config.access, auth)
   })
   // Any write may change what the hot path caches (a session, a card, a destination): drop it all.
   app.addHook('onSend', async (req, _reply, payload) => {
@@ -101,8 +143,9 @@ export async function buildApp(options: ServerOptions = {}): Promise<SwitchyardS
   databaseRoutes(app, ctx)
   databaseRoutingRoutes(app, ctx)
   cardRoutes(app, ctx)
-  app.get('/api/docs', { schema: { hide: true } }, async () => app.swagger())
-  app.get('/api/health', { schema: { hide: true } }, async () => ({ status: 'ok' }))
+  const noQuery = { type: 'object', properties: {} } as const
+  app.get('/api/docs', { config: { access: 'public' }, schema: { hide: true, querystring: noQuery } }, async () => app.swagger())
+  app.get('/api/health', { config: { access: 'public' }, schema: { hide: true, querystring: noQuery } }, async () => ({ status: 'ok' }))
 
   app.addHook('onClose', async () => {
     await ctx.executions.flush()

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander'
 import { buildApp } from './app.js'
-import { DEMO_ADMIN, seedDemo } from './demo.js'
+import { DEMO_ADMIN, DemoIncompleteError, seedDemo } from './demo.js'
 
 const program = new Command()
 program.name('switchyard').description('Switchyard: database routing, schema routing and questions over a Metabase-shaped API')
@@ -25,7 +25,14 @@ program
   .option('--data-dir <dir>', 'where the demo keeps its data', './.switchyard-demo')
   .action(async (opts: { port: string; host: string; dataDir: string }) => {
     const app = await buildApp({ dataDir: opts.dataDir, allowEmbedded: true, logger: { level: 'warn' } })
-    const seeded = await seedDemo(app)
+    let seeded: Awaited<ReturnType<typeof seedDemo>>
+    try {
+      seeded = await seedDemo(app)
+    } catch (err) {
+      await app.close()
+      console.error(err instanceof DemoIncompleteError ? `${err.message}\n(data directory: ${opts.dataDir})` : err)
+      process.exit(1)
+    }
     const base = `http://${opts.host}:${opts.port}`
     await listen(app, opts.host, Number(opts.port))
     if (!seeded) {

@@ -16,4 +16,6 @@ export interface ServerContext {
   /** Hot-path metadata reads (sessions, cards, databases), cleared by every write. */
   readonly metadata: MetadataCache
   readonly executions: ExecutionLog
+  /** Sessions older than this are dead (Metabase's MAX_SESSION_AGE, default 14 days). */
+  readonly sessionMaxAgeMinutes: number
 }

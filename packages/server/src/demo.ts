@@ -1,3 +1,4 @@
+import { SwitchyardError } from 'switchyard'
 import type { SwitchyardServer } from './app.js'
 import type { DatabaseRow } from './databases/pools.js'
 
@@ -17,6 +18,37 @@ async function call(app: SwitchyardServer, method: string, url: string, payload:
   return res.body ? (res.json() as Record<string, unknown>) : {}
 }
 
+export const DEMO_CARD = 'Products under a price'
+
+/** The demo data directory holds something other than a finished demo (an interrupted seed, or another server's data). */
+export class DemoIncompleteError extends SwitchyardError {
+  constructor(readonly missing: readonly string[]) {
+    super('DEMO_INCOMPLETE', `The demo data directory is not a complete demo (missing: ${missing.join(', ')}); an earlier seed may have stopped midway. Remove the directory (or pass another --data-dir) and run the demo again.`)
+    this.name = 'DemoIncompleteError'
+  }
+}
+
+/** What a finished seed left behind that is missing from the store (the question is written last). */
+async function missingDemoParts(app: SwitchyardServer): Promise<string[]> {
+  const store = app.switchyard.store
+  const missing: string[] = []
+  const emails = [DEMO_ADMIN.email, ...DEMO_TENANTS.map((t) => `${t}@switchyard.local`)]
+  const { rows: users } = await store.query<{ email: string }>('select lower(email) as email from users where lower(email) = any($1::text[])', [emails])
+  const have = new Set(users.map((u) => u.email))
+  for (const e of emails) if (!have.has(e)) missing.push(`user ${e}`)
+  const { rows: routers } = await store.query<{ id: number }>(`select id from databases where name = 'Sample' and router_database_id is null and router_user_attribute = 'tenant'`)
+  const router = routers[0]
+  if (!router) missing.push('router database Sample')
+  else {
+    const { rows: dests } = await store.query<{ name: string }>('select name from databases where router_database_id = $1', [router.id])
+    const names = new Set(dests.map((d) => d.name))
+    for (const t of DEMO_TENANTS) if (!names.has(t)) missing.push(`destination ${t}`)
+  }
+  const { rows: cards } = await store.query<{ id: number }>('select id from cards where name = $1', [DEMO_CARD])
+  if (cards.length === 0) missing.push(`question "${DEMO_CARD}"`)
+  return missing
+}
+
 export interface DemoInfo {
   apiKey: string
   cardId: number
@@ -27,12 +59,18 @@ export interface DemoInfo {
  * Seeds the demo through the public API (so it exercises what a user would): an admin, an
  * API key, the router database `Sample`, destinations `acme`, `globex` and `initech` on
  * embedded PGlite with the same tables and different rows, one user per tenant, and a
- * question. Idempotent: a seeded data directory is reused as it is.
+ * question. Idempotent: a completely seeded data directory is reused as it is; one left
+ * half-seeded (the process stopped midway) is refused with {@link DemoIncompleteError}
+ * rather than served as if it worked.
  */
 export async function seedDemo(app: SwitchyardServer): Promise<DemoInfo | undefined> {
   const store = app.switchyard.store
   const { rows } = await store.query<{ n: number }>('select count(*)::int as n from users')
-  if ((rows[0]?.n ?? 0) > 0) return undefined
+  if ((rows[0]?.n ?? 0) > 0) {
+    const missing = await missingDemoParts(app)
+    if (missing.length > 0) throw new DemoIncompleteError(missing)
+    return undefined
+  }
   const setup = await call(app, 'POST', '/api/setup', { user: { ...DEMO_ADMIN, first_name: 'Demo', last_name: 'Admin' }, prefs: { site_name: 'Switchyard demo' } }, {})
   const admin = { 'x-metabase-session': String(setup.id) }
   const key = await call(app, 'POST', '/api/api-key', { name: 'demo', group_id: 2 }, admin)
@@ -57,7 +95,7 @@ export async function seedDemo(app: SwitchyardServer): Promise<DemoInfo | undefi
     users.push(user)
   }
   const card = await call(app, 'POST', '/api/card', {
-    name: 'Products under a price',
+    name: DEMO_CARD,
     dataset_query: {
       database: router.id,
       type: 'native',

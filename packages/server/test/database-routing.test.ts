@@ -12,6 +12,7 @@ describe.skipIf(!ok)('database routing on real PostgreSQL destinations', () => {
   let cardId: number
   let hitCardId: number
   const users: Record<string, { id: number; session: string }> = {}
+  const destinationIds: Record<string, number> = {}
   const db = (name: string) => dbs.get(name)!
 
   beforeAll(async () => {
@@ -202,6 +203,50 @@ describe.skipIf(!ok)('database routing on real PostgreSQL destinations', () => {
     expect(first.json().data.rows[0][0]).toBe('acme')
   })
 
+  it('records runs that fail before any query is sent: a bad parameter, a destination that cannot be opened, a direct destination query', async () => {
+    const list = await s.request('GET', `/api/database?router_database_id=${routerId}`, { apiKey: s.apiKey })
+    for (const d of list.json<{ data: { id: number; name: string }[] }>().data) destinationIds[d.name] = d.id
+    const created = await s.request('POST', '/api/card', {
+      apiKey: s.apiKey,
+      payload: { name: 'Recorded', dataset_query: { database: routerId, type: 'native', native: { query: 'select count(*)::int from orders where id <= {{n}}', 'template-tags': { n: { type: 'number' } } } } },
+    })
+    const recordedId = created.json<{ id: number }>().id
+    const bad = await run(users.acme!.session, recordedId, [{ target: ['variable', ['template-tag', 'n']], value: 'many' }])
+    expect(bad.statusCode).toBe(400)
+    const store = s.app.switchyard.store
+    // Details that cannot even build a pool (written behind the API's back, which would refuse them).
+    await store.query(`update databases set details = details || '{"port": "not-a-port"}'::jsonb where id = $1`, [destinationIds.globex])
+    s.app.switchyard.metadata.clear()
+    try {
+      const broken = await run(users.globex!.session, recordedId, [{ target: ['variable', ['template-tag', 'n']], value: 2 }])
+      expect(broken.statusCode).toBe(400)
+      expect(broken.json().message).toMatch(/details\.port/)
+    } finally {
+      await store.query(`update databases set details = details - 'port' || jsonb_build_object('port', $2::int) where id = $1`, [destinationIds.globex, db('globex').port])
+      s.app.switchyard.metadata.clear()
+    }
+    expect((await run(users.globex!.session, recordedId, [{ target: ['variable', ['template-tag', 'n']], value: 2 }])).json().data.rows).toEqual([[2]])
+    const direct = await s.request('POST', '/api/dataset', { apiKey: s.apiKey, payload: { database: destinationIds.acme, type: 'native', native: { query: 'select 1' } } })
+    expect(direct.statusCode).toBe(403)
+    await s.app.switchyard.executions.flush()
+    const rows = await store.query<{ database_id: number | null; error: string | null; user_id: number | null }>(
+      'select database_id, error, user_id from query_executions where card_id = $1 order by id',
+      [recordedId],
+    )
+    expect(rows.rows).toHaveLength(3)
+    expect(rows.rows[0]).toMatchObject({ database_id: destinationIds.acme, user_id: users.acme!.id })
+    expect(rows.rows[0]!.error).toMatch(/Parameter "n" must be a number/)
+    expect(rows.rows[1]).toMatchObject({ database_id: destinationIds.globex, user_id: users.globex!.id })
+    expect(rows.rows[1]!.error).toMatch(/details\.port/)
+    expect(rows.rows[2]).toMatchObject({ database_id: destinationIds.globex, error: null })
+    const refused = await store.query<{ router_database_id: number; database_id: number | null; error: string; api_key_id: number | null }>(
+      `select router_database_id, database_id, error, api_key_id from query_executions where context = 'ad-hoc' and router_database_id = $1`,
+      [destinationIds.acme],
+    )
+    expect(refused.rows).toHaveLength(2)
+    for (const r of refused.rows) expect(r).toMatchObject({ database_id: null, error: 'A destination database cannot be queried directly; query its router database.' })
+  })
+
   it('records every run, refused or not', async () => {
     await s.app.switchyard.executions.flush()
     const refused = await s.app.switchyard.store.query<{ error: string }>('select error from query_executions where database_id is null and card_id = $1', [hitCardId])
@@ -216,7 +261,11 @@ describe.skipIf(!ok)('database routing on real PostgreSQL destinations', () => {
     expect(rows.rows.length).toBeGreaterThan(5)
     expect(new Set(rows.rows.map((r) => r.router_database_id))).toEqual(new Set([routerId]))
     expect(new Set(rows.rows.map((r) => r.database_id)).size).toBeGreaterThanOrEqual(3)
-    expect(rows.rows.every((r) => r.error === null)).toBe(true)
+    // The one failed run of this card is the injection attempt, refused while binding: recorded against acme, where it was headed.
+    const failed = rows.rows.filter((r) => r.error !== null)
+    expect(failed).toHaveLength(1)
+    expect(failed[0]!.error).toMatch(/max_id.*number/)
+    expect(failed[0]!.database_id).toBe(destinationIds.acme)
   })
 
   it('turning routing off keeps the destinations; deleting the router deletes them', async () => {
@@ -229,5 +278,143 @@ describe.skipIf(!ok)('database routing on real PostgreSQL destinations', () => {
     expect((await s.request('DELETE', `/api/database/${routerId}`, { apiKey: s.apiKey })).statusCode).toBe(204)
     const gone = await s.request('GET', `/api/database?router_database_id=${routerId}`, { apiKey: s.apiKey })
     expect(gone.json().total).toBe(0)
+  })
+})
+
+/**
+ * The two `curl` examples of Metabase's database-routing page ("Adding a new destination
+ * database: example with PostgreSQL via curl"), copied as they are. Only the connection fields
+ * (host, port, dbname, user, password) and router_database_id are pointed at this run's databases.
+ */
+const DOC_EXAMPLE_MINIMAL = `{
+  "router_database_id": 2,
+  "mirrors": [
+    {
+     "details": {
+        "host": "red-postgres",
+        "port": 5432,
+        "dbname": "sample",
+        "user": "metabase",
+        "use-auth-provider": false,
+        "password": "metasample123",
+        "schema-filters-type": "all",
+        "ssl": false,
+        "tunnel-enabled": false,
+        "destination-database": true
+      },
+      "name": "Green PostgreSQL",
+      "engine": "postgres"
+    }
+  ]
+}`
+const DOC_EXAMPLE_FROM_BROWSER = `{
+  "router_database_id": 2,
+  "mirrors": [
+    {
+      "is_on_demand": false,
+      "is_full_sync": true,
+      "is_sample": false,
+      "cache_ttl": null,
+      "refingerprint": null,
+      "auto_run_queries": true,
+      "schedules": {
+        "metadata_sync": {
+          "schedule_minute": 14,
+          "schedule_day": null,
+          "schedule_frame": null,
+          "schedule_hour": null,
+          "schedule_type": "hourly"
+        },
+        "cache_field_values": {
+          "schedule_minute": 0,
+          "schedule_day": null,
+          "schedule_frame": null,
+          "schedule_hour": 18,
+          "schedule_type": "daily"
+        }
+      },
+      "details": {
+        "host": "red-postgres",
+        "port": 5432,
+        "dbname": "sample",
+        "user": "metabase",
+        "use-auth-provider": false,
+        "password": "metasample123",
+        "schema-filters-type": "all",
+        "ssl": false,
+        "tunnel-enabled": false,
+        "destination-database": true
+      },
+      "name": "Red PostgreSQL",
+      "engine": "postgres"
+    }
+  ]
+}`
+
+describe.skipIf(!ok)("the documentation's curl payloads, both of them", () => {
+  let s: TestServer
+  let dbs: Map<string, TempDatabase>
+  let routerId: number
+  beforeAll(async () => {
+    dbs = await tenantDatabases(['docrouter', 'green', 'red'])
+    s = await startServer()
+    const router = await s.request('POST', '/api/database', { apiKey: s.apiKey, payload: { engine: 'postgres', name: 'Sample', details: detailsOf(dbs.get('docrouter')!) } })
+    routerId = router.json<{ id: number }>().id
+    expect((await s.request('PUT', `/api/ee/database-routing/router-database/${routerId}`, { apiKey: s.apiKey, payload: { user_attribute: 'tenant' } })).statusCode).toBe(200)
+  }, 120_000)
+  afterAll(async () => {
+    await s?.close()
+    await Promise.all([...(dbs?.values() ?? [])].map((d) => d.drop()))
+  })
+
+  /** The documented payload with its connection fields (and router id) replaced, everything else untouched. */
+  const pointed = (doc: string, target: TempDatabase): string => {
+    const body = JSON.parse(doc) as { router_database_id: number; mirrors: { details: Record<string, unknown> }[] }
+    body.router_database_id = routerId
+    const d = detailsOf(target)
+    for (const m of body.mirrors) Object.assign(m.details, { host: d.host, port: d.port, dbname: d.dbname, user: d.user, password: d.password })
+    return JSON.stringify(body)
+  }
+
+  it.each([
+    ['the minimal example', DOC_EXAMPLE_MINIMAL, 'green', 'Green PostgreSQL'],
+    ['the example copied from the browser', DOC_EXAMPLE_FROM_BROWSER, 'red', 'Red PostgreSQL'],
+  ])('%s creates its destination, slug and all, and routes a viewer whose attribute is the name', async (_what, doc, dbKey, slug) => {
+    const res = await s.app.inject({
+      method: 'POST',
+      url: '/api/ee/database-routing/mirror-database?check_connection_details=true',
+      headers: { 'Content-Type': 'application/json', 'X-Api-Key': s.apiKey },
+      payload: pointed(doc, dbs.get(dbKey)!),
+    })
+    expect(res.statusCode).toBe(200)
+    const [created] = res.json<{ id: number; name: string; router_database_id: number; engine: string; details: Record<string, unknown> }[]>()
+    expect(created).toMatchObject({ name: slug, router_database_id: routerId, engine: 'postgres', is_destination_database: true })
+    expect(created!.details).toMatchObject({ 'use-auth-provider': false, 'schema-filters-type': 'all', 'tunnel-enabled': false, 'destination-database': true })
+    expect(res.body).not.toContain('unused-under-trust-auth')
+    const list = await s.request('GET', `/api/database?router_database_id=${routerId}`, { apiKey: s.apiKey })
+    expect(list.json<{ data: { name: string }[] }>().data.map((d) => d.name)).toContain(slug)
+
+    const viewer = await s.user(`${dbKey}@doc.test`, { tenant: slug })
+    const card = await s.request('POST', '/api/card', { apiKey: s.apiKey, payload: { name: `Orders ${dbKey}`, dataset_query: { database: routerId, type: 'native', native: { query: 'select distinct tenant from orders' } } } })
+    const ran = await s.request('POST', `/api/card/${card.json<{ id: number }>().id}/query`, { session: viewer.session, payload: {} })
+    expect(ran.json()).toMatchObject({ status: 'completed', data: { rows: [[dbKey]] } })
+    // Slugs match exactly: case or surrounding spaces make another (unknown) slug.
+    const near = await s.user(`${dbKey}-near@doc.test`, { tenant: slug.toLowerCase() })
+    const refused = await s.request('POST', `/api/card/${card.json<{ id: number }>().id}/query`, { session: near.session, payload: {} })
+    expect(refused.statusCode).toBe(400)
+    expect(refused.json().message).toBe(`No Destination Database with slug \`${slug.toLowerCase()}\` found.`)
+  })
+
+  it('sending a documented payload again is refused as a duplicate slug, nothing saved', async () => {
+    const before = (await s.request('GET', `/api/database?router_database_id=${routerId}`, { apiKey: s.apiKey })).json().total
+    const again = await s.app.inject({
+      method: 'POST',
+      url: '/api/ee/database-routing/mirror-database?check_connection_details=true',
+      headers: { 'Content-Type': 'application/json', 'X-Api-Key': s.apiKey },
+      payload: pointed(DOC_EXAMPLE_MINIMAL, dbs.get('green')!),
+    })
+    expect(again.statusCode).toBe(400)
+    expect(again.json().message).toBe('A destination database with that name already exists.')
+    expect((await s.request('GET', `/api/database?router_database_id=${routerId}`, { apiKey: s.apiKey })).json().total).toBe(before)
   })
 })

@@ -57,4 +57,67 @@ describe('JWT single sign-on', () => {
     const evil = await s.request('GET', `/auth/sso?jwt=${await sign({ email: 'r@acme.test' })}&return_to=//evil.example`)
     expect(evil.statusCode).toBe(200)
   })
+
+  it.each([
+    ['/\\evil.example', 'a backslash (browsers read /\\ as //)'],
+    ['/%5Cevil.example', 'an encoded backslash'],
+    ['/\tevil.example', 'a tab'],
+    ['/\t/evil.example', 'a tab hiding //'],
+    ['https://evil.example/', 'a scheme'],
+    ['javascript:alert(1)', 'a javascript: URL'],
+    ['///evil.example', 'three slashes'],
+    ['evil.example', 'no leading slash'],
+  ])('never redirects off-site: return_to=%s (%s)', async (target) => {
+    const res = await s.request('GET', `/auth/sso?jwt=${await sign({ email: 'r@acme.test' })}&return_to=${encodeURIComponent(target)}`)
+    expect(res.statusCode).toBe(200)
+    expect(res.headers.location).toBeUndefined()
+  })
+
+  it('still redirects to a same-site path with a query string', async () => {
+    const res = await s.request('GET', `/auth/sso?jwt=${await sign({ email: 'r@acme.test' })}&return_to=${encodeURIComponent('/dashboard/2?tab=1#top')}`)
+    expect(res.statusCode).toBe(302)
+    expect(res.headers.location).toBe('/dashboard/2?tab=1#top')
+  })
+
+  const now = () => Math.floor(Date.now() / 1000)
+  const raw = (claims: Record<string, unknown>) => new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).sign(key)
+
+  it('refuses a token with neither exp nor iat: it would be valid forever', async () => {
+    const res = await s.request('GET', `/auth/sso?jwt=${await raw({ email: 'forever@acme.test' })}`)
+    expect(res.statusCode).toBe(401)
+    expect(res.json().message).toMatch(/"exp" or "iat"/)
+  })
+
+  it('refuses a token issued more than three minutes ago, even when exp is far off (Metabase max age)', async () => {
+    const old = await raw({ email: 'old@acme.test', iat: now() - 4 * 60, exp: now() + 3600 })
+    const res = await s.request('GET', `/auth/sso?jwt=${old}`)
+    expect(res.statusCode).toBe(401)
+    expect(res.json().message).toMatch(/too old.*180 seconds/)
+    const future = await raw({ email: 'old@acme.test', iat: now() + 3600 })
+    expect((await s.request('GET', `/auth/sso?jwt=${future}`)).json().message).toMatch(/future/)
+    const users = await s.request('GET', '/api/user?status=all', { session: s.adminSession })
+    expect(users.body).not.toContain('old@acme.test')
+  })
+
+  it('accepts a fresh token with only iat, or only exp', async () => {
+    expect((await s.request('GET', `/auth/sso?jwt=${await raw({ email: 'iat@acme.test', iat: now() - 60 })}`)).statusCode).toBe(200)
+    expect((await s.request('GET', `/auth/sso?jwt=${await raw({ email: 'exp@acme.test', exp: now() + 60 })}`)).statusCode).toBe(200)
+  })
+
+  it('refuses sign-on for a deactivated user, changing nothing', async () => {
+    const first = await s.request('GET', `/auth/sso?jwt=${await sign({ email: 'gone@acme.test', tenant: 'acme' })}`)
+    const session = first.json<{ id: string }>().id
+    const me = await s.request('GET', '/api/user/current', { session })
+    const id = me.json<{ id: number }>().id
+    expect((await s.request('PUT', `/api/user/${id}`, { apiKey: s.apiKey, payload: { is_active: false } })).statusCode).toBe(200)
+    const store = s.app.switchyard.store
+    const sessionsBefore = (await store.query<{ n: number }>('select count(*)::int as n from sessions where user_id = $1', [id])).rows[0]!.n
+    const res = await s.request('GET', `/auth/sso?jwt=${await sign({ email: 'GONE@acme.test', tenant: 'globex' })}`)
+    expect(res.statusCode).toBe(401)
+    expect(res.json().message).toBe('User is deactivated.')
+    const row = (await store.query<{ is_active: boolean; login_attributes: Record<string, string> }>('select is_active, login_attributes from users where id = $1', [id])).rows[0]!
+    expect(row).toEqual({ is_active: false, login_attributes: { tenant: 'acme' } })
+    expect((await store.query<{ n: number }>('select count(*)::int as n from sessions where user_id = $1', [id])).rows[0]!.n).toBe(sessionsBefore)
+    expect((await s.request('GET', '/api/user/current', { session })).statusCode).toBe(401)
+  })
 })

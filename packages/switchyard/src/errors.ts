@@ -5,11 +5,17 @@
  *
  * @example
  * ```ts
+ * import { createSwitchyard, SwitchyardError, UnknownAliasError } from 'switchyard'
+ * import { sqlite } from 'switchyard/sqlite'
+ *
+ * const sy = createSwitchyard({ databases: { default: sqlite({ filename: ':memory:' }) } })
  * try {
  *   await sy.on('reporting').read('select 1')
  * } catch (err) {
- *   if (err instanceof SwitchyardError && err.code === 'UNKNOWN_ALIAS') console.error(err.message)
+ *   if (err instanceof UnknownAliasError) console.error(err.code, err.knownAliases) // UNKNOWN_ALIAS [ 'default' ]
+ *   else if (err instanceof SwitchyardError) console.error(err.code, err.message, err.cause)
  * }
+ * await sy.close()
  * ```
  */
 export class SwitchyardError extends Error {
@@ -82,8 +88,8 @@ export class UnsupportedError extends SwitchyardError {
 
 /** The configuration given to a factory is wrong; names the offending key. */
 export class ConfigurationError extends SwitchyardError {
-  constructor(message: string) {
-    super('CONFIGURATION', message)
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('CONFIGURATION', message, options)
   }
 }
 
@@ -117,4 +123,58 @@ export class UnknownTenantError extends SwitchyardError {
   constructor(readonly tenant: string) {
     super('UNKNOWN_TENANT', `Unknown tenant '${tenant}'.`)
   }
+}
+
+/**
+ * Every connection of a pool stayed busy for the whole connect timeout. Unlike
+ * CONNECTION_TIMEOUT the server is fine: the pool is too small for the load (or a caller
+ * holds connections too long).
+ */
+export class PoolExhaustedError extends SwitchyardError {
+  constructor(
+    readonly target: string,
+    /** The pool's size (`max`). */
+    readonly poolSize: number,
+    /** How long the caller waited for a free connection, in milliseconds. */
+    readonly waitedMs: number,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      'POOL_EXHAUSTED',
+      `Connection pool for ${target} is exhausted: all ${poolSize} connection(s) stayed busy for ${waitedMs} ms. ` +
+        'Raise max, shorten transactions, or lower concurrency.',
+      options,
+    )
+  }
+}
+
+/** A statement stopped because its AbortSignal fired (before it started, or by cancelling it on the server). */
+export class QueryCancelledError extends SwitchyardError {
+  constructor(message = 'The statement was cancelled by its AbortSignal', options?: { cause?: unknown }) {
+    super('QUERY_CANCELLED', message, options)
+  }
+}
+
+/** A pool (or the whole Switchyard) was closed; it takes no new work. */
+export class PoolClosedError extends SwitchyardError {
+  constructor(what: string) {
+    super('POOL_CLOSED', `${what} is closed and takes no new statements`)
+  }
+}
+
+/**
+ * A transaction's ROLLBACK failed after its body threw. The body's error is what the caller
+ * gets; this one rides along on it as `rollbackError` (see {@link rollbackErrorOf}).
+ */
+export class RollbackFailedError extends SwitchyardError {
+  constructor(options: { cause: unknown }) {
+    const reason = options.cause instanceof Error ? options.cause.message : String(options.cause)
+    super('ROLLBACK_FAILED', `ROLLBACK failed (the connection was discarded): ${reason}`, options)
+  }
+}
+
+/** The ROLLBACK failure attached to a transaction's error, if its rollback failed too. */
+export function rollbackErrorOf(err: unknown): RollbackFailedError | undefined {
+  const value = (err as { rollbackError?: unknown } | null | undefined)?.rollbackError
+  return value instanceof RollbackFailedError ? value : undefined
 }

@@ -15,5 +15,18 @@ export { guardAnalyzed } from './sql/guard.js'
 export { qualifyAnalyzed, UnqualifiableStatementError } from './sql/qualify.js'
 export { routedKysely } from './kysely/index.js'
 export type { RoutedKyselyOptions, KyselyFlavor } from './kysely/index.js'
-export { TenantManager, TenantDropNotConfirmedError, TenantMigrationError } from './tenancy/index.js'
-export type { MigrateOptions, MigrateProgress, MigrateResult, ProvisionResult, TenantInfo, TenantManagerOptions, TenantMigration, TenantMigrationDb } from './tenancy/index.js'
+export { TenantManager, TenantDropNotConfirmedError, TenantMigrationError, TenantMigrationInterruptedError, TableSchemaMapping, tableSchemaMapping, tenantSchemaRouter } from './tenancy/index.js'
+export type {
+  MigrateOptions,
+  MigrateProgress,
+  MigrateResult,
+  MigrationFailure,
+  ProvisionOptions,
+  ProvisionResult,
+  TableMappingOptions,
+  TenantInfo,
+  TenantManagerOptions,
+  TenantMappingSource,
+  TenantMigration,
+  TenantMigrationDb,
+} from './tenancy/index.js'

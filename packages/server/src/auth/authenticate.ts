@@ -6,25 +6,57 @@ import { principalOf, type Principal, type UserRow } from './principal.js'
 
 export const SESSION_COOKIE = 'metabase.SESSION'
 
-/** Resolves the caller from X-Api-Key, X-Metabase-Session or the session cookie. */
-export async function authenticate(ctx: ServerContext, req: FastifyRequest): Promise<Principal | undefined> {
+/** Who a route is for. Every route declares one in `config.access`; one hook enforces it. */
+export type Access = 'public' | 'user' | 'admin'
+
+export interface Authentication {
+  readonly principal?: Principal
+  /** Why presented credentials were not accepted (a dead session, a wrong key); undefined when none were presented. */
+  readonly failure?: string
+}
+
+/**
+ * Resolves the caller from X-Api-Key, X-Metabase-Session or the session cookie. Never throws
+ * for bad credentials: a stale cookie must not stop anyone from reaching the login route, so
+ * the verdict is left to {@link authorize}, which knows what the route needs.
+ */
+export async function authenticate(ctx: ServerContext, req: FastifyRequest): Promise<Authentication> {
   const store = ctx.store
   const apiKey = header(req, 'x-api-key')
   if (apiKey) {
     const hash = hashToken(apiKey)
     const key = await ctx.metadata.get(`key:${hash}`, async () => (await store.query<{ id: number }>('select id from api_keys where key_hash = $1', [hash])).rows[0])
-    // A wrong key is an error, not anonymous access: the caller clearly meant to authenticate.
-    if (!key) throw unauthorized('Invalid API key.')
-    return { kind: 'api-key', apiKeyId: key.id, isAdmin: true, attributes: {} }
+    // A wrong key does not fall back to a session: the caller clearly meant to use the key.
+    if (!key) return { failure: 'Invalid API key.' }
+    return { principal: { kind: 'api-key', apiKeyId: key.id, isAdmin: true, attributes: {} } }
   }
-  const token = header(req, 'x-metabase-session') ?? req.cookies?.[SESSION_COOKIE]
-  if (!token) return undefined
+  const token = sessionToken(req)
+  if (!token) return {}
   const hash = hashToken(token)
   const user = await ctx.metadata.get(`session:${hash}`, async () =>
-    (await store.query<UserRow>('select u.* from sessions s join users u on u.id = s.user_id where s.token_hash = $1 and u.is_active', [hash])).rows[0],
+    (await store.query<UserRow>(
+      `select u.* from sessions s join users u on u.id = s.user_id
+        where s.token_hash = $1 and u.is_active and s.created_at > now() - make_interval(mins => $2::int)`,
+      [hash, ctx.sessionMaxAgeMinutes],
+    )).rows[0],
   )
-  if (!user) throw unauthorized('Invalid or expired session.')
-  return principalOf(user)
+  if (!user) return { failure: 'Invalid or expired session.' }
+  return { principal: principalOf(user) }
+}
+
+/** The session token a request carries: the header wins over the cookie, as in Metabase. */
+export function sessionToken(req: FastifyRequest): string | undefined {
+  return header(req, 'x-metabase-session') ?? (req.cookies?.[SESSION_COOKIE] || undefined)
+}
+
+/**
+ * Decides whether a request may reach its route, before its body is validated: an anonymous
+ * caller learns nothing about an admin route's schema. Public routes ignore bad credentials.
+ */
+export function authorize(access: Access | undefined, auth: Authentication): void {
+  if (access === undefined || access === 'public') return
+  if (!auth.principal) throw unauthorized(auth.failure)
+  if (access === 'admin' && !auth.principal.isAdmin) throw forbidden()
 }
 
 function header(req: FastifyRequest, name: string): string | undefined {
@@ -32,19 +64,18 @@ function header(req: FastifyRequest, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v || undefined
 }
 
+/** The caller of a route declared `user` or `admin` (the access hook has already let them in). */
 export function requireUser(req: FastifyRequest): Principal {
   if (!req.principal) throw unauthorized()
   return req.principal
 }
 
-export function requireAdmin(req: FastifyRequest): Principal {
-  const p = requireUser(req)
-  if (!p.isAdmin) throw forbidden()
-  return p
-}
-
 declare module 'fastify' {
   interface FastifyRequest {
     principal?: Principal
+  }
+  interface FastifyContextConfig {
+    /** Who may call the route; required on every route (the app refuses to register one without it). */
+    access?: Access
   }
 }

@@ -1,4 +1,4 @@
-import { isAbsolute, relative, resolve } from 'node:path'
+import { isAbsolute, relative, resolve, sep } from 'node:path'
 import type { EngineSpec } from 'switchyard'
 import { mysql } from 'switchyard/mysql'
 import { pglite } from 'switchyard/pglite'
@@ -55,18 +55,105 @@ export function engineSpecFor(engine: string, details: ConnectionDetails, policy
       if (!policy.allowEmbedded) throw badRequest('Embedded (pglite) databases are only available in demo and embedded mode')
       const dir = details['data-dir']
       if (dir === undefined) return pglite()
-      if (typeof dir !== 'string' || isAbsolute(dir)) throw badRequest('details.data-dir must be a relative path')
-      const full = resolve(policy.dataDir, dir)
-      if (relative(policy.dataDir, full).startsWith('..')) throw badRequest('details.data-dir must stay inside the server data directory')
-      return pglite({ dataDir: full })
+      return pglite({ dataDir: embeddedDataDir(dir, policy) })
     }
     default:
       throw badRequest(`Unsupported engine ${JSON.stringify(engine)}; supported: ${SUPPORTED_ENGINES.join(', ')}`)
   }
 }
 
-/** Connection details as any endpoint returns them: never the password. */
+/** The metadata store's own directory under the data directory (see `buildApp`). */
+export const STORE_DIR = 'store'
+
+/**
+ * Where an embedded database's `data-dir` detail points: a directory strictly inside the
+ * server's data directory, and never the metadata store's own (opening the store's files as
+ * a second database would corrupt both) nor the data directory itself, which holds it.
+ */
+export function embeddedDataDir(dir: unknown, policy: ConnectionPolicy): string {
+  if (typeof dir !== 'string' || dir.trim() === '') throw badRequest('details.data-dir must be a non-empty relative path')
+  if (isAbsolute(dir) || dir.includes('\0')) throw badRequest('details.data-dir must be a relative path')
+  const root = resolve(policy.dataDir)
+  const full = resolve(root, dir)
+  const rel = relative(root, full)
+  if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) throw badRequest('details.data-dir must stay inside the server data directory (a sub-directory of it)')
+  if (rel === STORE_DIR || rel.startsWith(`${STORE_DIR}${sep}`)) throw badRequest(`details.data-dir cannot be the metadata store's directory ("${STORE_DIR}")`)
+  return full
+}
+
+/** Detail keys Metabase and its drivers use for secrets; anything matching {@link SECRET_PATTERN} counts too. */
+const SECRET_KEYS = new Set([
+  'password',
+  'pass',
+  'tunnel-pass',
+  'tunnel-private-key',
+  'tunnel-private-key-passphrase',
+  'ssl-key-value',
+  'ssl-key-password-value',
+  'ssl-client-key',
+  'ssl-client-key-value',
+  'ssl-client-key-password',
+  'ssl-keystore-value',
+  'ssl-keystore-password-value',
+  'ssl-truststore-value',
+  'ssl-truststore-password-value',
+  'service-account-json',
+  'access-token',
+  'secret-key',
+  'api-key',
+])
+const SECRET_PATTERN = /pass|secret|private-key|token|credential|client-key|key-value|keystore|api-key|access-key|service-account/i
+
+export function isSecretDetailKey(key: string): boolean {
+  return SECRET_KEYS.has(key.toLowerCase()) || SECRET_PATTERN.test(key)
+}
+
+/**
+ * Details sent back by a client, with the secrets it never saw restored from the stored ones
+ * (at any depth): a secret the client omits or sends as null keeps its stored value.
+ *
+ * @example
+ * ```ts
+ * withStoredSecrets({ host: 'db2' }, { host: 'db', password: 'x' }) // { host: 'db2', password: 'x' }
+ * ```
+ */
+export function withStoredSecrets(incoming: ConnectionDetails, stored: ConnectionDetails): ConnectionDetails {
+  return restore(incoming, stored) as ConnectionDetails
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v)
+}
+
+function restore(incoming: Record<string, unknown>, stored: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...incoming }
+  for (const [k, v] of Object.entries(stored)) {
+    if (isSecretDetailKey(k)) {
+      if (out[k] === undefined || out[k] === null) out[k] = v
+    } else if (isPlainObject(v) && isPlainObject(out[k])) {
+      out[k] = restore(out[k] as Record<string, unknown>, v)
+    }
+  }
+  return out
+}
+
+/**
+ * Connection details as any endpoint returns them: every secret-looking key removed, at any
+ * depth, so a driver's key we have never heard of is still caught by its name.
+ *
+ * @example
+ * ```ts
+ * publicDetails({ host: 'db', password: 'x', 'tunnel-pass': 'y' }) // { host: 'db' }
+ * ```
+ */
 export function publicDetails(details: ConnectionDetails): Record<string, unknown> {
-  const { password: _password, ...rest } = details
-  return rest
+  return stripSecrets(details) as Record<string, unknown>
+}
+
+function stripSecrets(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(stripSecrets)
+  if (value === null || typeof value !== 'object') return value
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(value)) if (!isSecretDetailKey(k)) out[k] = stripSecrets(v)
+  return out
 }

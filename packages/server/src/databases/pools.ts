@@ -22,8 +22,10 @@ export class DatabasePools {
     const fingerprint = JSON.stringify([db.engine, db.details])
     const open = this.#pools.get(db.id)
     if (open && open.fingerprint === fingerprint) return open.pool
-    if (open) void open.pool.close()
+    // Built before the old pool is closed: details that cannot build a pool must not leave a
+    // closed pool registered under the old fingerprint, to be handed out once they are fixed.
     const pool = engineSpecFor(db.engine, db.details, this.policy).createPool()
+    if (open) void open.pool.close()
     this.#pools.set(db.id, { pool, fingerprint })
     return pool
   }

@@ -22,7 +22,11 @@ export const unauthorized = (message = 'Unauthenticated') => new HttpError(401, 
 export const forbidden = (message = "You don't have permissions to do that.") => new HttpError(403, message)
 export const notFound = (what: string) => new HttpError(404, `${what} not found.`)
 
-/** Library error codes that are the caller's fault, not the server's. */
+/**
+ * Library error codes that are the caller's fault, not the server's: they come from the
+ * caller's own databases (a connection test, a question run). The metadata store's failures
+ * never reach this table: the store wraps them as METADATA_STORE_* (see `MetadataStoreError`).
+ */
 const CLIENT_CODES: Record<string, number> = {
   HOST_UNREACHABLE: 400,
   AUTHENTICATION_FAILED: 400,
@@ -37,6 +41,15 @@ const CLIENT_CODES: Record<string, number> = {
   UNKNOWN_TENANT: 400,
   CONFIGURATION: 400,
   UNSUPPORTED: 400,
+  QUERY_CANCELLED: 400,
+  // A user's database is up but every connection of its pool is busy: retry later.
+  POOL_EXHAUSTED: 503,
+}
+
+/** The server's own failures: a status and the only message a client sees (details go to the log). */
+const SERVER_CODES: Record<string, { status: number; message: string }> = {
+  METADATA_STORE_UNAVAILABLE: { status: 503, message: 'The metadata store is unavailable; try again shortly.' },
+  METADATA_STORE_FAILED: { status: 500, message: 'Internal error' },
 }
 
 export interface HttpFailure {
@@ -50,6 +63,8 @@ export function toHttpError(err: unknown): HttpFailure {
   const e = err as { validation?: unknown; statusCode?: number; message?: string; code?: string }
   if (e?.validation) return { statusCode: 400, body: { message: e.message ?? 'Invalid request', errors: e.validation } }
   if (err instanceof SwitchyardError) {
+    const server = SERVER_CODES[err.code]
+    if (server) return { statusCode: server.status, body: { message: server.message } }
     const status = CLIENT_CODES[err.code] ?? 500
     return { statusCode: status, body: { message: status === 500 ? 'Internal error' : err.message, code: err.code } }
   }

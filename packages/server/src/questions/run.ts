@@ -1,3 +1,4 @@
+import type { EnginePool } from 'switchyard'
 import type { Principal } from '../auth/principal.js'
 import { resultCacheKey, type CachedResult } from '../cache/result-cache.js'
 import type { ServerContext } from '../context.js'
@@ -24,53 +25,58 @@ export interface RunResponse extends Record<string, unknown> {
 /**
  * Runs a native query for `who`: routes it (a refusal runs nothing anywhere), binds its
  * parameters, serves or fills the result cache keyed by the database that serves it, and
- * records the run.
+ * records the run. Every outcome is recorded — a refusal, a bad parameter, a destination
+ * that cannot be opened, a failed query — with the database it was meant for when known.
  */
 export async function runNative(ctx: ServerContext, run: NativeRun, who: Principal): Promise<RunResponse> {
-  if (run.database.router_database_id !== null) throw forbidden('A destination database cannot be queried directly; query its router database.')
-  let target: DatabaseRow
+  const started = performance.now()
+  let target: DatabaseRow | undefined
+  let result: CachedResult | undefined
+  let cacheHit = false
+  let failure: string | undefined
+  const record = () =>
+    ctx.executions.record({
+      userId: who.userId ?? null,
+      apiKeyId: who.apiKeyId ?? null,
+      cardId: run.cardId ?? null,
+      routerDatabaseId: run.database.id,
+      databaseId: target?.id ?? null,
+      runningTime: Math.round(performance.now() - started),
+      rowCount: result?.row_count ?? null,
+      cacheHit,
+      error: failure ?? null,
+      context: run.context,
+    })
+  let prepared: { pool: EnginePool; sql: string; params: readonly unknown[]; key: string | undefined }
   try {
+    if (run.database.router_database_id !== null) throw forbidden('A destination database cannot be queried directly; query its router database.')
     target = await resolveTarget(ctx, run.database, who)
+    const pool = ctx.pools.get(target)
+    const { sql, params } = compileNativeQuery(run.query, run.templateTags, run.parameters, pool.capabilities.placeholders)
+    const key = run.cardId !== undefined && run.cacheTtl ? resultCacheKey({ cardId: run.cardId, servedByDatabaseId: target.id, sql, params }) : undefined
+    prepared = { pool, sql, params, key }
   } catch (err) {
     // A refusal is a run too: who asked, for what, and why it went nowhere.
-    ctx.executions.record({
-      userId: who.userId ?? null, apiKeyId: who.apiKeyId ?? null, cardId: run.cardId ?? null, routerDatabaseId: run.database.id,
-      databaseId: null, runningTime: 0, rowCount: null, cacheHit: false, error: (err as Error).message, context: run.context,
-    })
+    failure = (err as Error).message
+    record()
     throw err
   }
-  const pool = ctx.pools.get(target)
-  const { sql, params } = compileNativeQuery(run.query, run.templateTags, run.parameters, pool.capabilities.placeholders)
-  const started = performance.now()
-  const key = run.cardId !== undefined && run.cacheTtl ? resultCacheKey({ cardId: run.cardId, servedByDatabaseId: target.id, sql, params }) : undefined
-  let result: CachedResult | undefined = key ? await ctx.cache.get(key) : undefined
-  const cacheHit = result !== undefined
-  let error: string | undefined
   try {
+    result = prepared.key ? await ctx.cache.get(prepared.key) : undefined
+    cacheHit = result !== undefined
     if (!result) {
-      const res = await pool.query<Record<string, unknown>>(sql, params)
+      const res = await prepared.pool.query<Record<string, unknown>>(prepared.sql, prepared.params)
       const cols = res.fields.map((f) => ({ name: f.name, display_name: f.name, base_type: baseType(f.type) }))
       result = { cols, rows: res.rows.map((r) => cols.map((c) => jsonSafe(r[c.name]))), row_count: res.rows.length }
-      if (key && run.cacheTtl) await ctx.cache.set(key, result, run.cacheTtl)
+      if (prepared.key && run.cacheTtl) await ctx.cache.set(prepared.key, result, run.cacheTtl)
     }
   } catch (err) {
-    error = (err as Error).message
+    failure = (err as Error).message
   }
+  record()
   const runningTime = Math.round(performance.now() - started)
-  ctx.executions.record({
-    userId: who.userId ?? null,
-    apiKeyId: who.apiKeyId ?? null,
-    cardId: run.cardId ?? null,
-    routerDatabaseId: run.database.id,
-    databaseId: target.id,
-    runningTime,
-    rowCount: result?.row_count ?? null,
-    cacheHit,
-    error: error ?? null,
-    context: run.context,
-  })
   const common = { database_id: run.database.id, started_at: new Date(Date.now() - runningTime).toISOString(), running_time: runningTime, ...(run.cardId !== undefined ? { card_id: run.cardId } : {}) }
-  if (error !== undefined || !result) return { status: 'failed', error: error ?? 'Query failed', ...common, row_count: 0, data: { cols: [], rows: [] } }
+  if (failure !== undefined || !result) return { status: 'failed', error: failure ?? 'Query failed', ...common, row_count: 0, data: { cols: [], rows: [] } }
   return { status: 'completed', ...common, row_count: result.row_count, cached: cacheHit, data: { cols: result.cols, rows: result.rows } }
 }
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { errors as joseErrors, jwtVerify } from 'jose'
-import { SESSION_COOKIE, requireUser } from '../auth/authenticate.js'
+import { SESSION_COOKIE, sessionToken } from '../auth/authenticate.js'
 import type { UserRow } from '../auth/principal.js'
 import { hashPassword, hashToken, newSessionToken, verifyPassword } from '../auth/secrets.js'
 import type { ServerContext } from '../context.js'
@@ -18,12 +18,52 @@ const userSchema = {
   },
 } as const
 
-async function startSession(db: StoreDb, reply: FastifyReply, userId: number): Promise<{ id: string }> {
+/** Call inside a transaction: the session row and last_login go in together or not at all. */
+async function startSession(ctx: ServerContext, tx: StoreDb, reply: FastifyReply, userId: number): Promise<{ id: string }> {
   const token = newSessionToken()
-  await db.query('insert into sessions (token_hash, user_id) values ($1, $2)', [hashToken(token), userId])
-  await db.query('update users set last_login = now() where id = $1', [userId])
-  reply.setCookie(SESSION_COOKIE, token, { path: '/', httpOnly: true, sameSite: 'lax' })
+  await tx.query('insert into sessions (token_hash, user_id) values ($1, $2)', [hashToken(token), userId])
+  await tx.query('update users set last_login = now() where id = $1', [userId])
+  reply.setCookie(SESSION_COOKIE, token, { path: '/', httpOnly: true, sameSite: 'lax', maxAge: ctx.sessionMaxAgeMinutes * 60 })
   return { id: token }
+}
+
+/** Metabase refuses SSO tokens issued more than three minutes ago (buddy's `:max-age 180`). */
+export const SSO_MAX_TOKEN_AGE_SECONDS = 180
+/** Clock skew tolerated between the identity provider and this server. */
+const SSO_CLOCK_SKEW_SECONDS = 30
+
+/**
+ * Whether `target` is a path on this site, and so safe to redirect to after sign-on. Refuses
+ * what browsers read as another origin: `//host`, `/\host` (backslash is a slash to them),
+ * schemes, and control characters (stripped by browsers, so `/\t/host` is `//host`).
+ *
+ * @example
+ * ```ts
+ * isSameSitePath('/question/1') // true
+ * isSameSitePath('/\\evil.example') // false
+ * ```
+ */
+export function isSameSitePath(target: string): boolean {
+  // Judged decoded too: a later hop (a proxy, the app's own router) may decode `%5C` or `%2F`.
+  let decoded = target
+  try {
+    decoded = decodeURIComponent(target)
+  } catch {
+    return false
+  }
+  return sameSite(target) && sameSite(decoded)
+}
+
+function sameSite(target: string): boolean {
+  if (!target.startsWith('/') || target.startsWith('//')) return false
+  // eslint-disable-next-line no-control-regex
+  if (/[\\\u0000-\u001f\u007f]/.test(target)) return false
+  try {
+    const base = 'http://switchyard.invalid'
+    return new URL(target, base).origin === base
+  } catch {
+    return false
+  }
 }
 
 /** Claims that describe the token or the user's identity; every other claim becomes a login attribute. */
@@ -31,6 +71,7 @@ const RESERVED_CLAIMS = new Set(['email', 'first_name', 'last_name', 'iat', 'exp
 
 export function authRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.post('/api/setup', {
+    config: { access: 'public' },
     schema: {
       body: {
         type: 'object',
@@ -51,11 +92,12 @@ export function authRoutes(app: FastifyInstance, ctx: ServerContext): void {
         [body.user.email, body.user.first_name ?? null, body.user.last_name ?? null, passwordHash],
       )
       await tx.query(`insert into settings (key, value) values ('site_name', $1::jsonb) on conflict (key) do update set value = excluded.value`, [JSON.stringify(body.prefs?.site_name ?? 'Switchyard')])
-      return startSession(tx, reply, created[0]!.id)
+      return startSession(ctx, tx, reply, created[0]!.id)
     })
   })
 
   app.post('/api/session', {
+    config: { access: 'public' },
     schema: { body: { type: 'object', required: ['username', 'password'], properties: { username: { type: 'string' }, password: { type: 'string' } } } },
   }, async (req, reply) => {
     const { username, password } = req.body as { username: string; password: string }
@@ -63,18 +105,20 @@ export function authRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const user = rows[0]
     // The same answer for an unknown email and a wrong password: no account enumeration.
     if (!user || !(await verifyPassword(password, user.password_hash))) throw new HttpError(401, 'Invalid username or password.')
-    return startSession(ctx.store, reply, user.id)
+    return ctx.store.transaction((tx) => startSession(ctx, tx, reply, user.id))
   })
 
-  app.delete('/api/session', async (req, reply) => {
-    requireUser(req)
-    const token = (req.headers['x-metabase-session'] as string | undefined) ?? req.cookies?.[SESSION_COOKIE]
-    if (token) await ctx.store.query('delete from sessions where token_hash = $1', [hashToken(token)])
+  // Public so that a dead session (expired, already deleted) can still clear its cookie.
+  app.delete('/api/session', { config: { access: 'public' }, schema: { querystring: { type: 'object', properties: {} } } }, async (req, reply) => {
+    const tokens = [...new Set([sessionToken(req), req.cookies?.[SESSION_COOKIE]].filter((t): t is string => Boolean(t)))]
+    if (tokens.length === 0) throw unauthorized()
+    await ctx.store.query('delete from sessions where token_hash = any($1::text[])', [tokens.map(hashToken)])
     reply.clearCookie(SESSION_COOKIE, { path: '/' })
     return reply.code(204).send()
   })
 
   app.get('/auth/sso', {
+    config: { access: 'public' },
     schema: { querystring: { type: 'object', required: ['jwt'], properties: { jwt: { type: 'string' }, return_to: { type: 'string' } } } },
   }, async (req, reply) => {
     if (!ctx.jwtSecret) throw new HttpError(400, 'JWT single sign-on is not configured (set SWITCHYARD_JWT_SECRET).')
@@ -82,6 +126,9 @@ export function authRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const claims = await verifySsoToken(jwt, ctx.jwtSecret)
     const email = claims.email
     if (typeof email !== 'string' || !email.includes('@')) throw unauthorized('JWT is missing a valid "email" claim.')
+    const existing = await ctx.store.query<{ is_active: boolean }>('select is_active from users where lower(email) = lower($1)', [email])
+    // Signing on must not revive an account an admin turned off.
+    if (existing.rows[0] && !existing.rows[0].is_active) throw unauthorized('User is deactivated.')
     const attributes: Record<string, string> = {}
     for (const [k, v] of Object.entries(claims)) if (!RESERVED_CLAIMS.has(k) && v !== null && v !== undefined) attributes[k] = typeof v === 'string' ? v : JSON.stringify(v)
     const session = await ctx.store.transaction(async (tx) => {
@@ -89,15 +136,27 @@ export function authRoutes(app: FastifyInstance, ctx: ServerContext): void {
         `insert into users (email, first_name, last_name, login_attributes, sso_source) values ($1, $2, $3, $4::jsonb, 'jwt')
          on conflict (lower(email)) do update set first_name = coalesce(excluded.first_name, users.first_name),
            last_name = coalesce(excluded.last_name, users.last_name), login_attributes = excluded.login_attributes, sso_source = 'jwt'
+           where users.is_active
          returning id`,
         [email, str(claims.first_name), str(claims.last_name), JSON.stringify(attributes)],
       )
-      return startSession(tx, reply, rows[0]!.id)
+      // Deactivated between the check above and the upsert: the guarded update matched nothing.
+      if (!rows[0]) throw unauthorized('User is deactivated.')
+      return startSession(ctx, tx, reply, rows[0].id)
     })
     // Only same-site paths: an open redirect would hand the session to anyone's page.
-    if (return_to && return_to.startsWith('/') && !return_to.startsWith('//')) return reply.redirect(return_to)
+    if (return_to && isSameSitePath(return_to)) return reply.redirect(return_to)
     return session
   })
+}
+
+/** A token without `exp` or `iat` would be valid forever; one issued long ago may have leaked. */
+function checkTokenAge(payload: { exp?: number; iat?: number }): void {
+  if (payload.exp === undefined && payload.iat === undefined) throw unauthorized('JWT must carry an "exp" or "iat" claim: a token without either would never expire.')
+  if (payload.iat === undefined) return
+  const age = Math.floor(Date.now() / 1000) - payload.iat
+  if (age > SSO_MAX_TOKEN_AGE_SECONDS + SSO_CLOCK_SKEW_SECONDS) throw unauthorized(`JWT token is too old: it was issued ${age} seconds ago, and tokens are accepted for ${SSO_MAX_TOKEN_AGE_SECONDS} seconds.`)
+  if (age < -SSO_CLOCK_SKEW_SECONDS) throw unauthorized('JWT token is issued in the future ("iat" is ahead of this server\'s clock).')
 }
 
 function str(v: unknown): string | null {
@@ -106,9 +165,11 @@ function str(v: unknown): string | null {
 
 async function verifySsoToken(token: string, secret: string): Promise<Record<string, unknown>> {
   try {
-    const { payload } = await jwtVerify(token, new TextEncoder().encode(secret), { algorithms: ['HS256'] })
+    const { payload } = await jwtVerify(token, new TextEncoder().encode(secret), { algorithms: ['HS256'], clockTolerance: SSO_CLOCK_SKEW_SECONDS })
+    checkTokenAge(payload)
     return payload as Record<string, unknown>
   } catch (err) {
+    if (err instanceof HttpError) throw err
     if (err instanceof joseErrors.JWTExpired) throw unauthorized('JWT token has expired.')
     if (err instanceof joseErrors.JOSEAlgNotAllowed) throw unauthorized('JWT algorithm is not allowed: tokens must be signed with HS256.')
     if (err instanceof joseErrors.JWSSignatureVerificationFailed) throw unauthorized('JWT signature verification failed.')

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify'
-import { requireAdmin, requireUser } from '../auth/authenticate.js'
+import { requireUser } from '../auth/authenticate.js'
 import type { ServerContext } from '../context.js'
-import { badRequest, notFound } from '../http/errors.js'
+import { badRequest, HttpError, notFound } from '../http/errors.js'
+import { ID, idParams } from '../http/schemas.js'
 import type { CardParameter, TemplateTag } from '../questions/template.js'
 import { runNative } from '../questions/run.js'
 import { loadDatabase } from './databases.js'
@@ -29,7 +30,7 @@ const datasetQuery = {
   type: 'object',
   required: ['database', 'type', 'native'],
   properties: {
-    database: { type: 'integer', minimum: 1 },
+    database: ID,
     type: { type: 'string', const: 'native' },
     native: {
       type: 'object',
@@ -47,7 +48,6 @@ const parameters = {
   items: { type: 'object', required: ['target'], properties: { type: { type: 'string' }, target: { type: 'array' }, value: {} } },
 } as const
 
-const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'integer', minimum: 1 } } } as const
 
 function publicCard(c: CardRow): Record<string, unknown> {
   return { ...c, database_id: c.database_id, query_type: 'native' }
@@ -61,14 +61,16 @@ async function loadCard(ctx: ServerContext, id: number): Promise<CardRow> {
 
 /** Questions are built on routers (or plain databases), never on a destination. */
 async function assertQueryable(ctx: ServerContext, databaseId: number): Promise<void> {
-  const db = await loadDatabase(ctx, databaseId).catch(() => {
-    throw badRequest(`dataset_query.database ${databaseId} does not exist`)
+  const db = await loadDatabase(ctx, databaseId).catch((err: unknown) => {
+    // Only "no such database" is the caller's mistake; a store failure stays what it is.
+    throw err instanceof HttpError && err.statusCode === 404 ? badRequest(`dataset_query.database ${databaseId} does not exist`) : err
   })
   if (db.router_database_id !== null) throw badRequest('Questions cannot be built on a destination database; use its router database.')
 }
 
 export function cardRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.post('/api/card', {
+    config: { access: 'admin' },
     schema: {
       body: {
         type: 'object',
@@ -77,7 +79,7 @@ export function cardRoutes(app: FastifyInstance, ctx: ServerContext): void {
       },
     },
   }, async (req) => {
-    const p = requireAdmin(req)
+    const p = requireUser(req)
     const b = req.body as { name: string; description?: string; dataset_query: NativeQuery; display?: string; cache_ttl?: number | null }
     await assertQueryable(ctx, b.dataset_query.database)
     const { rows } = await ctx.store.query<CardRow>(
@@ -87,15 +89,14 @@ export function cardRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return publicCard(rows[0]!)
   })
 
-  app.get('/api/card/:id', { schema: { params: idParams } }, async (req) => {
-    requireUser(req)
+  app.get('/api/card/:id', { config: { access: 'user' }, schema: { params: idParams } }, async (req) => {
     return publicCard(await loadCard(ctx, (req.params as { id: number }).id))
   })
 
   app.put('/api/card/:id', {
+    config: { access: 'admin' },
     schema: { params: idParams, body: { type: 'object', properties: { name: { type: 'string', minLength: 1 }, description: { type: ['string', 'null'] }, dataset_query: datasetQuery, display: { type: 'string' }, cache_ttl: { type: ['integer', 'null'], minimum: 0 } } } },
   }, async (req) => {
-    requireAdmin(req)
     const card = await loadCard(ctx, (req.params as { id: number }).id)
     const b = req.body as Partial<CardRow> & { dataset_query?: NativeQuery }
     if (b.dataset_query) await assertQueryable(ctx, b.dataset_query.database)
@@ -107,14 +108,13 @@ export function cardRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return publicCard(rows[0]!)
   })
 
-  app.delete('/api/card/:id', { schema: { params: idParams } }, async (req, reply) => {
-    requireAdmin(req)
+  app.delete('/api/card/:id', { config: { access: 'admin' }, schema: { params: idParams } }, async (req, reply) => {
     const card = await loadCard(ctx, (req.params as { id: number }).id)
     await ctx.store.query('delete from cards where id = $1', [card.id])
     return reply.code(204).send()
   })
 
-  app.post('/api/card/:id/query', { schema: { params: idParams, body: { type: 'object', nullable: true, properties: { parameters } } } }, async (req, reply) => {
+  app.post('/api/card/:id/query', { config: { access: 'user' }, schema: { params: idParams, body: { type: 'object', nullable: true, properties: { parameters } } } }, async (req, reply) => {
     const who = requireUser(req)
     const card = await loadCard(ctx, (req.params as { id: number }).id)
     const body = (req.body ?? {}) as { parameters?: CardParameter[] }
@@ -133,9 +133,10 @@ export function cardRoutes(app: FastifyInstance, ctx: ServerContext): void {
   })
 
   app.post('/api/dataset', {
+    config: { access: 'admin' },
     schema: { body: { ...datasetQuery, properties: { ...datasetQuery.properties, parameters } } },
   }, async (req, reply) => {
-    const who = requireAdmin(req)
+    const who = requireUser(req)
     const b = req.body as NativeQuery & { parameters?: CardParameter[] }
     const database = await loadDatabase(ctx, b.database)
     const result = await runNative(ctx, { database, query: b.native.query, templateTags: b.native['template-tags'] ?? {}, parameters: b.parameters ?? [], context: 'ad-hoc' }, who)

@@ -1,13 +1,15 @@
 import type { FastifyInstance } from 'fastify'
-import { UniqueViolationError } from 'switchyard'
-import { requireAdmin } from '../auth/authenticate.js'
+import { requireUser } from '../auth/authenticate.js'
 import type { ServerContext } from '../context.js'
-import type { ConnectionDetails } from '../databases/connection.js'
+import { engineSpecFor, type ConnectionDetails } from '../databases/connection.js'
 import type { DatabaseRow } from '../databases/pools.js'
 import { publicDatabase } from '../databases/serialize.js'
 import { badRequest, HttpError, notFound } from '../http/errors.js'
-import { detailsSchema, loadDatabase } from './databases.js'
+import { ID, idParams } from '../http/schemas.js'
+import { isStoreUniqueViolation } from '../store/store-error.js'
+import { checkDestinationName, detailsSchema, DUPLICATE_DESTINATION as DUPLICATE, loadDatabase } from './databases.js'
 import { checkConnection } from '../databases/pools.js'
+import type { Principal } from '../auth/principal.js'
 
 interface DestinationInput {
   name: string
@@ -27,24 +29,35 @@ const destinationList = {
   },
 } as const
 
-const DUPLICATE = 'A destination database with that name already exists.'
-
 /**
  * Adds destinations to a router, all or nothing: names are checked against the router's
  * existing destinations and each other, connections are tested (when asked) before any
  * row is written, and the rows go in one transaction.
  */
-async function addDestinations(ctx: ServerContext, routerId: number, items: readonly DestinationInput[], check: boolean): Promise<Record<string, unknown>[]> {
+async function addDestinations(ctx: ServerContext, who: Principal, routerId: number, items: readonly DestinationInput[], check: boolean): Promise<Record<string, unknown>[]> {
   const router = await loadDatabase(ctx, routerId)
   if (router.router_database_id !== null) throw badRequest('A destination database cannot have destinations of its own.')
   const names = new Set<string>()
   for (const d of items) {
+    checkDestinationName(d.name)
     if (d.engine !== router.engine) throw badRequest(`Destination "${d.name}" uses engine ${d.engine}, but its router database uses ${router.engine}: they must match.`)
     if (names.has(d.name)) throw badRequest(DUPLICATE)
     names.add(d.name)
   }
   const { rows: taken } = await ctx.store.query<{ name: string }>('select name from databases where router_database_id = $1 and name = any($2::text[])', [router.id, [...names]])
   if (taken.length > 0) throw badRequest(DUPLICATE)
+  // The details' shape is checked even when the connection is not: a destination that cannot
+  // even be configured would only fail later, for a viewer, at run time.
+  const invalid: Record<string, { message: string }> = {}
+  for (const d of items) {
+    try {
+      engineSpecFor(d.engine, d.details, ctx.policy)
+    } catch (err) {
+      if (!(err instanceof HttpError)) throw err
+      invalid[d.name] = { message: err.message }
+    }
+  }
+  if (Object.keys(invalid).length > 0) throw new HttpError(400, 'Invalid destination database details.', invalid)
   if (check) {
     const failures: Record<string, { message: string }> = {}
     await Promise.all(
@@ -70,22 +83,22 @@ async function addDestinations(ctx: ServerContext, routerId: number, items: read
     }
     return out
   }).catch((err: unknown) => {
-    if (err instanceof UniqueViolationError) throw badRequest(DUPLICATE)
-    throw err
+    throw isStoreUniqueViolation(err) ? badRequest(DUPLICATE) : err
   })
-  return created.map(publicDatabase)
+  return created.map((db) => publicDatabase(db, who))
 }
 
 const checkQuery = { type: 'object', properties: { check_connection_details: { type: 'boolean' } } } as const
 
 export function databaseRoutingRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.put('/api/ee/database-routing/router-database/:id', {
+    config: { access: 'admin' },
     schema: {
-      params: { type: 'object', required: ['id'], properties: { id: { type: 'integer', minimum: 1 } } },
+      params: idParams,
       body: { type: 'object', required: ['user_attribute'], properties: { user_attribute: { type: ['string', 'null'], minLength: 1 } } },
     },
   }, async (req) => {
-    requireAdmin(req)
+    const p = requireUser(req)
     const { id } = req.params as { id: number }
     const { user_attribute } = req.body as { user_attribute: string | null }
     const { rows } = await ctx.store.query<DatabaseRow>('select * from databases where id = $1', [id])
@@ -94,22 +107,24 @@ export function databaseRoutingRoutes(app: FastifyInstance, ctx: ServerContext):
     if (db.router_database_id !== null) throw badRequest('Cannot make a destination database a router database')
     // null turns routing off; the destinations stay, ready for it to be turned on again.
     const { rows: updated } = await ctx.store.query<DatabaseRow>('update databases set router_user_attribute = $1, updated_at = now() where id = $2 returning *', [user_attribute, id])
-    return publicDatabase(updated[0]!)
+    return publicDatabase(updated[0]!, p)
   })
 
   app.post('/api/ee/database-routing/mirror-database', {
-    schema: { querystring: checkQuery, body: { type: 'object', required: ['router_database_id', 'mirrors'], properties: { router_database_id: { type: 'integer', minimum: 1 }, mirrors: destinationList } } },
+    config: { access: 'admin' },
+    schema: { querystring: checkQuery, body: { type: 'object', required: ['router_database_id', 'mirrors'], properties: { router_database_id: ID, mirrors: destinationList } } },
   }, async (req) => {
-    requireAdmin(req)
+    const p = requireUser(req)
     const { router_database_id, mirrors } = req.body as { router_database_id: number; mirrors: DestinationInput[] }
-    return addDestinations(ctx, router_database_id, mirrors, (req.query as { check_connection_details?: boolean }).check_connection_details === true)
+    return addDestinations(ctx, p, router_database_id, mirrors, (req.query as { check_connection_details?: boolean }).check_connection_details === true)
   })
 
   app.post('/api/ee/database-routing/destination-database', {
-    schema: { querystring: checkQuery, body: { type: 'object', required: ['router_database_id', 'destinations'], properties: { router_database_id: { type: 'integer', minimum: 1 }, destinations: destinationList } } },
+    config: { access: 'admin' },
+    schema: { querystring: checkQuery, body: { type: 'object', required: ['router_database_id', 'destinations'], properties: { router_database_id: ID, destinations: destinationList } } },
   }, async (req) => {
-    requireAdmin(req)
+    const p = requireUser(req)
     const { router_database_id, destinations } = req.body as { router_database_id: number; destinations: DestinationInput[] }
-    return addDestinations(ctx, router_database_id, destinations, (req.query as { check_connection_details?: boolean }).check_connection_details === true)
+    return addDestinations(ctx, p, router_database_id, destinations, (req.query as { check_connection_details?: boolean }).check_connection_details === true)
   })
 }

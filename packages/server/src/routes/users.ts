@@ -1,9 +1,12 @@
-import type { FastifyInstance } from 'fastify'
-import { requireAdmin, requireUser } from '../auth/authenticate.js'
-import { publicUser, type UserRow } from '../auth/principal.js'
-import { hashPassword, newApiKey, hashToken } from '../auth/secrets.js'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { requireUser, sessionToken } from '../auth/authenticate.js'
+import { publicUser, type Principal, type UserRow } from '../auth/principal.js'
+import { hashPassword, hashToken, newApiKey, newSessionToken, verifyPassword } from '../auth/secrets.js'
 import type { ServerContext } from '../context.js'
 import { badRequest, forbidden, notFound } from '../http/errors.js'
+import { ID } from '../http/schemas.js'
+import { isStoreUniqueViolation } from '../store/store-error.js'
+import type { StoreDb } from '../store/store.js'
 
 const attributes = { type: 'object', additionalProperties: { type: 'string' } } as const
 const userProperties = {
@@ -14,23 +17,60 @@ const userProperties = {
   login_attributes: { ...attributes, nullable: true },
   is_superuser: { type: 'boolean' },
 } as const
-const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'integer', minimum: 1 } } } as const
+const idParams = { type: 'object', required: ['id'], properties: { id: ID } } as const
+const noQuery = { type: 'object', properties: {} } as const
+
+const EMAIL_TAKEN = 'Email address already in use.'
+const emailTaken = () => badRequest(EMAIL_TAKEN, { message: EMAIL_TAKEN, errors: { email: EMAIL_TAKEN } })
+
+/**
+ * A non-admin changing their own password proves they know the current one (Metabase's rule:
+ * admins may reset anyone's). A stolen session alone must not be enough to take the account.
+ */
+async function checkOldPassword(db: StoreDb, who: Principal, userId: number, oldPassword: unknown): Promise<void> {
+  if (who.isAdmin) return
+  const { rows } = await db.query<{ password_hash: string | null }>('select password_hash from users where id = $1', [userId])
+  if (typeof oldPassword !== 'string' || !(await verifyPassword(oldPassword, rows[0]?.password_hash ?? null))) {
+    throw badRequest('Invalid password', { message: 'Invalid password', errors: { old_password: 'Invalid password' } })
+  }
+}
+
+/** A new password ends every session of the user but the one making the change. */
+async function endOtherSessions(db: StoreDb, req: FastifyRequest, userId: number): Promise<void> {
+  const own = sessionToken(req)
+  await db.query('delete from sessions where user_id = $1 and token_hash <> $2', [userId, own ? hashToken(own) : ''])
+}
 
 export function userRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  app.get('/api/user/current', async (req) => {
+  app.get('/api/user/current', { config: { access: 'user' }, schema: { querystring: noQuery } }, async (req) => {
     const p = requireUser(req)
     if (p.userId === undefined) return { id: null, is_superuser: true, login_attributes: {}, common_name: 'API key' }
     const { rows } = await ctx.store.query<UserRow>('select * from users where id = $1', [p.userId])
-    return publicUser(rows[0]!)
+    if (!rows[0]) throw notFound('User')
+    return publicUser(rows[0])
   })
 
-  app.get('/api/user', async (req) => {
-    requireAdmin(req)
-    const { rows } = await ctx.store.query<UserRow>('select * from users order by id')
+  app.get('/api/user', {
+    config: { access: 'admin' },
+    schema: {
+      querystring: {
+        type: 'object',
+        properties: {
+          // Metabase's filters: active users by default.
+          status: { type: 'string', enum: ['active', 'deactivated', 'all'] },
+          include_deactivated: { type: 'boolean' },
+        },
+      },
+    },
+  }, async (req) => {
+    const q = req.query as { status?: 'active' | 'deactivated' | 'all'; include_deactivated?: boolean }
+    const status = q.status ?? (q.include_deactivated ? 'all' : 'active')
+    const where = status === 'all' ? '' : status === 'active' ? 'where is_active' : 'where not is_active'
+    const { rows } = await ctx.store.query<UserRow>(`select * from users ${where} order by id`)
     return { data: rows.map(publicUser), total: rows.length }
   })
 
-  app.get('/api/user/:id', { schema: { params: idParams } }, async (req) => {
+  app.get('/api/user/:id', { config: { access: 'user' }, schema: { params: idParams } }, async (req) => {
     const p = requireUser(req)
     const { id } = req.params as { id: number }
     if (!p.isAdmin && p.userId !== id) throw forbidden()
@@ -40,32 +80,28 @@ export function userRoutes(app: FastifyInstance, ctx: ServerContext): void {
   })
 
   app.post('/api/user', {
-    schema: {
-      body: {
-        type: 'object',
-        required: ['email'],
-        properties: userProperties,
-      },
-    },
+    config: { access: 'admin' },
+    schema: { body: { type: 'object', required: ['email'], properties: userProperties } },
   }, async (req) => {
-    requireAdmin(req)
     const b = req.body as { email: string; first_name?: string; last_name?: string; password?: string; login_attributes?: Record<string, string>; is_superuser?: boolean }
     const exists = await ctx.store.query('select 1 from users where lower(email) = lower($1)', [b.email])
-    if (exists.rows.length > 0) throw badRequest('Email address already in use.', { errors: { email: 'Email address already in use.' } })
+    if (exists.rows.length > 0) throw emailTaken()
+    const passwordHash = b.password ? await hashPassword(b.password) : null
     const { rows } = await ctx.store.query<UserRow>(
       'insert into users (email, first_name, last_name, password_hash, login_attributes, is_superuser) values ($1, $2, $3, $4, $5::jsonb, $6) returning *',
-      [b.email, b.first_name ?? null, b.last_name ?? null, b.password ? await hashPassword(b.password) : null, JSON.stringify(b.login_attributes ?? {}), b.is_superuser ?? false],
-    )
+      [b.email, b.first_name ?? null, b.last_name ?? null, passwordHash, JSON.stringify(b.login_attributes ?? {}), b.is_superuser ?? false],
+    ).catch((err: unknown) => {
+      // Two requests for one email can both pass the check above; the unique index decides.
+      throw isStoreUniqueViolation(err) ? emailTaken() : err
+    })
     return publicUser(rows[0]!)
   })
 
   app.put('/api/user/:id', {
+    config: { access: 'user' },
     schema: {
       params: idParams,
-      body: {
-        type: 'object',
-        properties: { ...userProperties, is_active: { type: 'boolean' } },
-      },
+      body: { type: 'object', properties: { ...userProperties, is_active: { type: 'boolean' }, old_password: { type: 'string' } } },
     },
   }, async (req) => {
     const p = requireUser(req)
@@ -83,35 +119,74 @@ export function userRoutes(app: FastifyInstance, ctx: ServerContext): void {
     if (b.email !== undefined) set('email', b.email)
     if (b.first_name !== undefined) set('first_name', b.first_name)
     if (b.last_name !== undefined) set('last_name', b.last_name)
-    if (b.password !== undefined) set('password_hash', await hashPassword(b.password as string))
+    if (b.password !== undefined) {
+      await checkOldPassword(ctx.store, p, id, b.old_password)
+      set('password_hash', await hashPassword(b.password as string))
+    }
     if (b.login_attributes !== undefined) set('login_attributes', JSON.stringify(b.login_attributes ?? {}), '::jsonb')
     if (b.is_superuser !== undefined) set('is_superuser', b.is_superuser)
     if (b.is_active !== undefined) set('is_active', b.is_active)
     if (sets.length === 0) throw badRequest('Nothing to update')
     params.push(id)
-    const { rows } = await ctx.store.query<UserRow>(`update users set ${sets.join(', ')} where id = $${params.length} returning *`, params)
-    if (!rows[0]) throw notFound('User')
-    return publicUser(rows[0])
+    const updated = await ctx.store.transaction(async (tx) => {
+      const { rows } = await tx.query<UserRow>(`update users set ${sets.join(', ')} where id = $${params.length} returning *`, params)
+      if (rows[0] && b.password !== undefined) await endOtherSessions(tx, req, id)
+      return rows[0]
+    }).catch((err: unknown) => {
+      throw isStoreUniqueViolation(err) ? emailTaken() : err
+    })
+    if (!updated) throw notFound('User')
+    return publicUser(updated)
+  })
+
+  // Metabase's password endpoint: `{ password, old_password }`; the old one is required unless an admin resets it.
+  app.put('/api/user/:id/password', {
+    config: { access: 'user' },
+    schema: { params: idParams, body: { type: 'object', required: ['password'], properties: { password: { type: 'string', minLength: 8 }, old_password: { type: 'string' } } } },
+  }, async (req, reply) => {
+    const p = requireUser(req)
+    const { id } = req.params as { id: number }
+    const { password, old_password } = req.body as { password: string; old_password?: string }
+    if (!p.isAdmin && p.userId !== id) throw forbidden()
+    await checkOldPassword(ctx.store, p, id, old_password)
+    const hash = await hashPassword(password)
+    const self = p.userId === id
+    const session = await ctx.store.transaction(async (tx) => {
+      const { rows } = await tx.query<{ id: number }>('update users set password_hash = $1 where id = $2 returning id', [hash, id])
+      if (!rows[0]) throw notFound('User')
+      // Every old session ends; the caller changing their own password gets a fresh one (as Metabase does).
+      await tx.query('delete from sessions where user_id = $1', [id])
+      if (!self) return undefined
+      const token = newSessionToken()
+      await tx.query('insert into sessions (token_hash, user_id) values ($1, $2)', [hashToken(token), id])
+      return token
+    })
+    if (session === undefined) return reply.code(204).send()
+    reply.setCookie('metabase.SESSION', session, { path: '/', httpOnly: true, sameSite: 'lax', maxAge: ctx.sessionMaxAgeMinutes * 60 })
+    return { success: true, session_id: session }
   })
 
   app.post('/api/api-key', {
-    schema: { body: { type: 'object', required: ['name', 'group_id'], properties: { name: { type: 'string', minLength: 1 }, group_id: { type: 'integer' } } } },
+    config: { access: 'admin' },
+    schema: { body: { type: 'object', required: ['name', 'group_id'], properties: { name: { type: 'string', minLength: 1 }, group_id: ID } } },
   }, async (req) => {
-    const p = requireAdmin(req)
+    const p = requireUser(req)
     const { name, group_id } = req.body as { name: string; group_id: number }
+    const duplicate = () => badRequest('An API key with this name already exists.')
     const dup = await ctx.store.query('select 1 from api_keys where name = $1', [name])
-    if (dup.rows.length > 0) throw badRequest('An API key with this name already exists.')
+    if (dup.rows.length > 0) throw duplicate()
     const { key, masked } = newApiKey()
     const { rows } = await ctx.store.query<{ id: number; created_at: Date }>(
       'insert into api_keys (name, key_hash, masked_key, group_id, created_by) values ($1, $2, $3, $4, $5) returning id, created_at',
       [name, hashToken(key), masked, group_id, p.userId ?? null],
-    )
+    ).catch((err: unknown) => {
+      throw isStoreUniqueViolation(err) ? duplicate() : err
+    })
     // The key itself is shown here once and never again; the store keeps only its hash.
     return { id: rows[0]!.id, name, group: { id: group_id }, unmasked_key: key, masked_key: masked, created_at: rows[0]!.created_at }
   })
 
-  app.get('/api/api-key', async (req) => {
-    requireAdmin(req)
+  app.get('/api/api-key', { config: { access: 'admin' }, schema: { querystring: noQuery } }, async () => {
     const { rows } = await ctx.store.query('select id, name, masked_key, group_id, created_at from api_keys order by id')
     return rows
   })

@@ -1,17 +1,26 @@
-import type { EnginePool, EngineTransaction, QueryResult, Row } from 'switchyard'
+import type { EnginePool, QueryResult, Row } from 'switchyard'
 import { pglite } from 'switchyard/pglite'
 import { postgres } from 'switchyard/postgres'
 import { MIGRATIONS } from './migrations.js'
+import { storeError } from './store-error.js'
 
 /** Statements on the store: the pool itself or one transaction. */
 export interface StoreDb {
   query<R = Row>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>>
 }
 
+/** Statements inside one transaction, their failures wrapped like the store's. */
+function wrapTx(tx: StoreDb): StoreDb {
+  return {
+    query: <R = Row>(sql: string, params?: readonly unknown[]) => tx.query<R>(sql, params).catch((err: unknown) => Promise.reject(storeError(err))),
+  }
+}
+
 /**
  * The metadata store: embedded PGlite in a data directory, or PostgreSQL (several server
  * instances can then share one store). Every multi-statement change runs in `transaction`,
- * so a failed request leaves the store as it found it.
+ * so a failed request leaves the store as it found it. Every failure of the store itself
+ * surfaces as a {@link MetadataStoreError}, never as the library error of a user's database.
  */
 export class MetadataStore implements StoreDb {
   private constructor(private readonly pool: EnginePool) {}
@@ -31,11 +40,24 @@ export class MetadataStore implements StoreDb {
   }
 
   query<R = Row>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
-    return this.pool.query<R>(sql, params)
+    return this.pool.query<R>(sql, params).catch((err: unknown) => Promise.reject(storeError(err)))
   }
 
-  transaction<T>(fn: (tx: EngineTransaction) => Promise<T>): Promise<T> {
-    return this.pool.transaction(fn)
+  /** Errors thrown by `fn` pass through as they are; a failure to begin or commit is a store error. */
+  async transaction<T>(fn: (tx: StoreDb) => Promise<T>): Promise<T> {
+    let fromFn = false
+    try {
+      return await this.pool.transaction(async (tx) => {
+        try {
+          return await fn(wrapTx(tx))
+        } catch (err) {
+          fromFn = true
+          throw err
+        }
+      })
+    } catch (err) {
+      throw fromFn ? err : storeError(err)
+    }
   }
 
   close(): Promise<void> {

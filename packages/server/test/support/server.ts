@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { LightMyRequestResponse } from 'fastify'
-import { buildApp, type SwitchyardServer } from '../../src/index.js'
+import { buildApp, type ServerOptions, type SwitchyardServer } from '../../src/index.js'
 
 export const JWT_SECRET = 'test-shared-secret-with-enough-entropy-0123456789'
 export const ADMIN = { email: 'admin@switchyard.test', password: 'correct-horse-battery', first_name: 'Ada', last_name: 'Admin' }
@@ -19,10 +19,22 @@ export interface TestServer {
   close(): Promise<void>
 }
 
-/** A server on an in-memory store, set up with an admin and an API key. */
-export async function startServer(options: { redisUrl?: string } = {}): Promise<TestServer> {
+/** Log lines a server wrote, captured through pino's `stream` option. */
+export interface CapturedLog {
+  readonly lines: string[]
+  write(line: string): void
+}
+
+export function captureLog(): CapturedLog {
+  const lines: string[] = []
+  return { lines, write: (line: string) => void lines.push(line) }
+}
+
+/** A server on an in-memory store (or `databaseUrl`), set up with an admin and an API key. */
+export async function startServer(options: Pick<ServerOptions, 'redisUrl' | 'sessionMaxAgeMinutes' | 'databaseUrl'> & { log?: CapturedLog } = {}): Promise<TestServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'sy-server-'))
-  const app = await buildApp({ inMemory: true, dataDir, jwtSecret: JWT_SECRET, allowEmbedded: true, logger: false, ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}) })
+  const { log, ...rest } = options
+  const app = await buildApp({ inMemory: true, dataDir, jwtSecret: JWT_SECRET, allowEmbedded: true, logger: log ? { level: 'info', stream: log } : false, ...rest })
   const bodies: string[] = []
   const request: TestServer['request'] = async (method, url, opts = {}) => {
     const headers: Record<string, string> = { ...(opts.headers ?? {}) }

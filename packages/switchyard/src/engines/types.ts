@@ -29,6 +29,19 @@ export interface EngineCapabilities {
    * the tenant's attached database file (SQLite, whose name resolution order is fixed).
    */
   readonly schemaScoping: 'search-path' | 'database' | 'attached'
+  /**
+   * An AbortSignal stops a statement already running on the server (PostgreSQL's
+   * `pg_cancel_backend`, MySQL's `KILL QUERY`). Absent or false: a signal is honoured only
+   * before the statement starts (it then rejects with QUERY_CANCELLED and runs nothing).
+   */
+  readonly cancellation?: boolean
+  /**
+   * Appended to a `select` that must see rows committed after the transaction's snapshot was
+   * taken: InnoDB's default REPEATABLE READ hides them from plain reads, a locking read sees
+   * them. Absent where plain reads inside a transaction already see every committed row
+   * (PostgreSQL's READ COMMITTED, engines with a single writer).
+   */
+  readonly currentReadClause?: string
 }
 
 export interface QueryResult<R = Row> {
@@ -48,6 +61,8 @@ export interface FieldInfo {
 export interface QueryOptions {
   /** Run this one statement with this schema as the search path (the engine applies it without leaving it on the connection). */
   readonly schema?: string
+  /** Search these schemas, in order, for this one statement (tenant then shared schemas); overrides `schema` on search-path engines, which add pg_catalog first and pg_temp last. */
+  readonly searchPath?: readonly string[]
   /** Cancels the statement; the connection is cleaned before it goes back to the pool. */
   readonly signal?: AbortSignal
 }
@@ -65,6 +80,8 @@ export interface EngineTransaction extends Queryable {
 export interface TransactionOptions {
   /** Sets the search path for this transaction only (`set_config(..., true)` / the engine's equivalent). */
   readonly schema?: string
+  /** Search these schemas, in order, for this transaction only; overrides `schema` on search-path engines, which add pg_catalog first and pg_temp last. */
+  readonly searchPath?: readonly string[]
   readonly readOnly?: boolean
 }
 
@@ -90,7 +107,30 @@ export interface PoolStats {
   readonly waiting: number
 }
 
-/** An open pool on one database. Created lazily by {@link EngineSpec.createPool}. */
+/**
+ * An open pool on one database. Created lazily by {@link EngineSpec.createPool}; Switchyard
+ * opens and closes these itself, but a pool can be used on its own too.
+ *
+ * @example
+ * ```ts
+ * import { sqlite } from 'switchyard/sqlite'
+ *
+ * const pool = sqlite({ filename: ':memory:' }).createPool()
+ * await pool.checkConnection()
+ * await pool.query('create table notes (id integer primary key, body text not null)')
+ * await pool.transaction(async (tx) => {
+ *   await tx.query('insert into notes (id, body) values (?, ?)', [1, 'kept'])
+ *   // A nested transaction is a savepoint: its failure undoes only its own work.
+ *   await tx.transaction(async (sp) => {
+ *     await sp.query('insert into notes (id, body) values (?, ?)', [2, 'undone'])
+ *     throw new Error('changed my mind')
+ *   }).catch(() => {})
+ * })
+ * const { rows } = await pool.query('select body from notes') // [{ body: 'kept' }]
+ * console.log(rows, (await pool.introspect())[0]?.columns.map((c) => c.name), pool.quoteIdentifier('odd"name'))
+ * await pool.close()
+ * ```
+ */
 export interface EnginePool extends Queryable {
   readonly engine: string
   readonly capabilities: EngineCapabilities

@@ -18,7 +18,6 @@ import type { Kysely, KyselyPlugin } from 'kysely'
 import { tenantSchemaPlugin } from '../schema/kysely-plugin.js'
 import { validateSchemaName } from '../schema/schema-name.js'
 import type { Executor, RoutedResult, SchemaApplier, StatementOptions, SwitchyardOptions, TenancyOptions } from './types.js'
-import type { SchemaRoutingOptions } from '../schema/schema-router.js'
 
 interface Route {
   readonly alias: string
@@ -65,10 +64,7 @@ export class Switchyard implements Executor {
         : this.#hasSchemaRouters || schemaRouting
           ? new SchemaRouter(schemaRouting ?? {})
           : undefined
-    this.#sharedSchemas =
-      this.#schemas instanceof SchemaRouter
-        ? new Set([...((schemaRouting as SchemaRoutingOptions | undefined)?.shared ?? []), ...Object.values(this.#schemas.sharedTables)])
-        : undefined
+    this.#sharedSchemas = this.#schemas instanceof SchemaRouter ? new Set(this.#schemas.sharedSchemas) : undefined
   }
 
   /**
@@ -411,7 +407,8 @@ export class Switchyard implements Executor {
     try {
       // Engines that reach a schema only through qualified names (SQLite's attached files) get no
       // transaction-level scope; every statement inside is qualified by the applier instead.
-      const scope = schema !== undefined && lease.pool.capabilities.schemaScoping !== 'attached' ? { schema } : undefined
+      const searchPath = schema !== undefined ? this.#applier().searchPathFor?.(schema) : undefined
+      const scope = schema !== undefined && lease.pool.capabilities.schemaScoping !== 'attached' ? { schema, ...(searchPath ? { searchPath } : {}) } : undefined
       const result = await lease.pool.transaction((tx) => fn(new TransactionScope(lease, tx, schema, schema !== undefined ? this.#applier() : undefined)), scope)
       this.noteWrite(token, alias)
       return result

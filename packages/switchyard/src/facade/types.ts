@@ -43,6 +43,8 @@ export interface SchemaApplier {
   /** `strategy` is the answering router's `schemaStrategy`, when it set one. */
   run<R = Row>(pool: EnginePool, sql: string, params: readonly unknown[], schema: string, options?: { signal?: AbortSignal; strategy?: SchemaStrategy }): Promise<QueryResult<R>>
   runInTransaction<R = Row>(tx: EngineTransaction, pool: EnginePool, sql: string, params: readonly unknown[], schema: string): Promise<QueryResult<R>>
+  /** The search path a transaction scoped to `schema` sets locally (the tenant's, then the shared schemas). Default: just `schema`. */
+  searchPathFor?(schema: string): readonly string[]
 }
 
 export interface StatementOptions {

@@ -1,4 +1,4 @@
-import { ConfigurationError, SwitchyardError, UnknownAliasError } from '../errors.js'
+import { ConfigurationError, PoolClosedError, SwitchyardError, UnknownAliasError } from '../errors.js'
 import type { EnginePool, EngineSpec } from '../engines/types.js'
 import { Lru } from '../util/lru.js'
 
@@ -38,6 +38,28 @@ export interface PoolLease {
  * Opens pools lazily per alias and keeps resolved (tenant) pools in an LRU bounded by
  * `maxOpenPools` and a global connection cap. An evicted pool stops taking new work but
  * closes only after the statements it is running finish, so eviction never fails a query.
+ * `createSwitchyard` makes one of these; it is usable on its own.
+ *
+ * @example
+ * ```ts
+ * import { PoolRegistry } from 'switchyard'
+ * import { sqlite } from 'switchyard/sqlite'
+ *
+ * const registry = new PoolRegistry({
+ *   databases: { default: sqlite({ filename: ':memory:' }) },
+ *   // Tenants are resolved on first use; at most 2 of their pools stay open.
+ *   resolveAlias: (alias) => (alias.startsWith('tenant:') ? sqlite({ filename: ':memory:' }) : undefined),
+ *   maxOpenPools: 2,
+ * })
+ * const lease = await registry.acquire('tenant:acme')
+ * try {
+ *   await lease.pool.query('select 1')
+ * } finally {
+ *   lease.release()
+ * }
+ * console.log(registry.stats()) // { openPools: 1, resolvedPools: 1, connectionBudgetUsed: 1 }
+ * await registry.close()
+ * ```
  */
 export class PoolRegistry {
   readonly #static: Readonly<Record<string, EngineSpec>>
@@ -52,6 +74,8 @@ export class PoolRegistry {
   #freeing = 0
   #progress: (() => void)[] = []
   #closed = false
+  /** Evicted pools still draining or closing; close() waits for them too. */
+  readonly #retiring = new Set<Promise<void>>()
 
   constructor(options: PoolRegistryOptions) {
     this.#static = Object.freeze({ ...options.databases })
@@ -77,8 +101,23 @@ export class PoolRegistry {
     if (open && !open.evicted) return open.spec
     const configured = this.#static[alias]
     if (configured) return configured
-    const resolved = await this.#resolve?.(alias)
-    if (!resolved) throw new UnknownAliasError(alias, this.knownAliases())
+    return this.#resolveSpec(alias)
+  }
+
+  /** Asks the resolver; whatever it throws or returns wrongly becomes a typed error naming the alias. */
+  async #resolveSpec(alias: string): Promise<EngineSpec> {
+    let resolved: unknown
+    try {
+      resolved = await this.#resolve?.(alias)
+    } catch (err) {
+      if (err instanceof SwitchyardError) throw err
+      const reason = err instanceof Error ? err.message : String(err)
+      throw new ConfigurationError(`resolveAlias('${alias}') threw: ${reason}`, { cause: err })
+    }
+    if (resolved === undefined || resolved === null) throw new UnknownAliasError(alias, this.knownAliases())
+    if (!isEngineSpec(resolved)) {
+      throw new ConfigurationError(`resolveAlias('${alias}') returned something that is not an engine spec (expected e.g. postgres({ ... }))`)
+    }
     return resolved
   }
 
@@ -96,10 +135,13 @@ export class PoolRegistry {
   }
 
   async acquire(alias: string): Promise<PoolLease> {
-    if (this.#closed) throw new SwitchyardError('CLOSED', 'Switchyard has been closed')
+    if (this.#closed) throw this.#closedError()
     let entry = this.#open.get(alias)
     // A pool can be evicted by a concurrent open while we await ours: then open it again.
-    while (!entry || entry.evicted) entry = await this.#openPool(alias)
+    while (!entry || entry.evicted) {
+      entry = await this.#openPool(alias)
+      if (this.#closed) throw this.#closedError()
+    }
     if (!entry.pinned) this.#lru.get(alias)
     return this.#lease(entry)
   }
@@ -130,9 +172,23 @@ export class PoolRegistry {
     return e !== undefined && !e.evicted
   }
 
+  /**
+   * Stops taking work, then closes every pool after its statements finish, including pools
+   * still being opened when it was called. Later `acquire` calls fail with POOL_CLOSED.
+   */
   async close(): Promise<void> {
     this.#closed = true
+    // Opens waiting for room must not wait for a budget that nothing will free any more.
+    this.#notify()
+    // An open in progress registers its pool when it finishes: wait for it, then close that too.
+    while (this.#opening.size > 0) await Promise.allSettled([...this.#opening.values()])
     await Promise.all([...this.#open.values()].map((e) => this.#retire(e)))
+    // Pools evicted earlier may still be draining: closed means every connection is given back.
+    await Promise.all([...this.#retiring])
+  }
+
+  #closedError(): PoolClosedError {
+    return new PoolClosedError('This Switchyard (its pool registry)')
   }
 
   async #openPool(alias: string): Promise<Entry> {
@@ -140,18 +196,20 @@ export class PoolRegistry {
     if (!opening) {
       opening = (async () => {
         const configured = this.#static[alias]
-        const spec = configured ?? (await this.#resolve?.(alias))
-        if (!spec) throw new UnknownAliasError(alias, this.knownAliases())
+        const spec = configured ?? (await this.#resolveSpec(alias))
         const pinned = configured !== undefined
         await this.#makeRoom(pinned ? 0 : 1, spec.maxConnections)
         let pool: EnginePool
         try {
+          if (this.#closed) throw this.#closedError()
           pool = spec.createPool()
         } catch (err) {
           if (!pinned) this.#reservedPools--
           this.#connections -= spec.maxConnections
           this.#notify()
-          throw err
+          if (err instanceof SwitchyardError) throw err
+          const reason = err instanceof Error ? err.message : String(err)
+          throw new ConfigurationError(`Cannot open a ${spec.engine} pool for alias '${alias}': ${reason}`, { cause: err })
         }
         const entry: Entry = { alias, spec, pool, pinned, inFlight: 0, evicted: false }
         this.#open.set(alias, entry)
@@ -174,6 +232,7 @@ export class PoolRegistry {
    */
   async #makeRoom(pools: number, connections: number): Promise<void> {
     for (;;) {
+      if (this.#closed) throw this.#closedError()
       while (this.#lru.size + this.#reservedPools + pools > this.maxOpenPools || this.#connections - this.#freeing + connections > this.#maxConnections) {
         const oldest = this.#lru.evictOldest()
         if (!oldest) break
@@ -214,6 +273,14 @@ export class PoolRegistry {
         this.#connections -= entry.spec.maxConnections
         this.#notify()
       })
-    return entry.closed
+    const closed = entry.closed
+    this.#retiring.add(closed)
+    void closed.finally(() => this.#retiring.delete(closed))
+    return closed
   }
+}
+
+function isEngineSpec(value: unknown): value is EngineSpec {
+  const v = value as Partial<EngineSpec> | null
+  return typeof v === 'object' && v !== null && typeof v.createPool === 'function' && typeof v.maxConnections === 'number' && typeof v.capabilities === 'object'
 }

@@ -3,8 +3,8 @@ import type { SchemaApplier } from '../facade/types.js'
 import { analyzeStatement, type StatementAnalysis } from '../sql/analyze.js'
 import { guardAnalyzed } from '../sql/guard.js'
 import { ensureParser, parserReady } from '../sql/parser.js'
-import { qualifyAnalyzed } from '../sql/qualify.js'
-import { Lru } from '../util/lru.js'
+import { qualifyAnalyzed, UnqualifiableStatementError } from '../sql/qualify.js'
+import { RewriteCache } from './rewrite-cache.js'
 import { validateSchemaName } from './schema-name.js'
 
 export type SchemaStrategy = 'qualify' | 'transaction'
@@ -12,33 +12,40 @@ export type SchemaStrategy = 'qualify' | 'transaction'
 export interface SchemaRoutingOptions {
   /** `qualify` (default): rewrite unqualified tables. `transaction`: a transaction-local search_path. */
   readonly strategy?: SchemaStrategy
-  /** Schemas every tenant may also name (reference data). */
+  /** Schemas every tenant may also name (reference data); searched after the tenant's schema under `transaction`. */
   readonly shared?: readonly string[]
   /** Unqualified tables that live in a shared schema rather than the tenant's: table → schema. */
   readonly sharedTables?: Readonly<Record<string, string>>
-  /** Statement texts whose analysis is kept (each keeps its rewrites for up to 4 096 schemas). Default 5 000. */
+  /** Statement texts whose analysis (one parse each) is kept. Default 5 000. */
   readonly cacheSize?: number
+  /** (statement text, schema) pairs whose guarded, qualified form is kept, in total over all statements and schemas. Default 20 000. */
+  readonly rewriteCacheSize?: number
 }
 
-const REWRITES_PER_STATEMENT = 4096
-
-/** `?` texts are analysed with placeholders renumbered, so they are cached apart. */
-function cacheKey(sql: string, placeholders: 'numbered' | 'question'): string {
-  return placeholders === 'question' ? `?${sql}` : sql
-}
-
-interface Cached {
-  readonly analysis: StatementAnalysis
-  readonly rewrites: Map<string, string>
+/**
+ * One statement prepared for one schema: guarded already (only statements that passed the
+ * guard are cached), with its qualified text when the qualifier can pin it.
+ */
+interface Prepared {
+  /** The statement with every table qualified; undefined when the qualifier cannot pin it. */
+  readonly qualified: string | undefined
+  /** Why qualifying is not enough (unqualifiable, or user functions/types resolved through the search path). */
+  readonly needsPath: string | undefined
+  /** The tenant's schema then the shared ones: the transaction-local search path (the engine adds pg_catalog and pg_temp). */
+  readonly path: readonly string[]
 }
 
 /**
  * Applies a tenant's schema to each statement without ever leaving it on a pooled
  * connection. On PostgreSQL engines a statement is parsed once per text (cached), guarded
  * against naming any other tenant's schema, then either qualified (`qualify`) or run in a
- * transaction with a local search_path (`transaction`, and for statements the qualifier
+ * transaction with a local search path (`transaction`, and for statements the qualifier
  * cannot pin). Engines without schemas (MySQL databases) select the tenant's database per
  * statement.
+ *
+ * Two bounded LRUs: analyses per statement text, and guarded rewrites per (text, schema) —
+ * `rewriteCacheSize` in total — so a repeated statement for a known tenant costs two map
+ * lookups and no parse, guard or splice (see {@link RewriteCache}).
  *
  * @example
  * ```ts
@@ -54,88 +61,136 @@ interface Cached {
 export class SchemaRouter implements SchemaApplier {
   readonly strategy: SchemaStrategy
   readonly #shared: ReadonlySet<string>
+  readonly #sharedList: readonly string[]
   readonly #sharedTables: Readonly<Record<string, string>>
-  readonly #cache: Lru<string, Cached>
+  readonly #numbered: RewriteCache<StatementAnalysis, Prepared>
+  /** `?` texts (MySQL/SQLite placeholders) are analysed differently, so cached apart. Created on first use. */
+  #question: RewriteCache<StatementAnalysis, Prepared> | undefined
+  readonly #cacheSize: number
+  readonly #rewriteCacheSize: number
 
   constructor(options: SchemaRoutingOptions = {}) {
     this.strategy = options.strategy ?? 'qualify'
     this.#sharedTables = Object.freeze({ ...(options.sharedTables ?? {}) })
-    this.#shared = new Set([...(options.shared ?? []), ...Object.values(this.#sharedTables)].map(validateSchemaName))
-    this.#cache = new Lru(options.cacheSize ?? 5000)
+    this.#sharedList = Object.freeze([...new Set([...(options.shared ?? []), ...Object.values(this.#sharedTables)].map(validateSchemaName))])
+    this.#shared = new Set(this.#sharedList)
+    this.#cacheSize = options.cacheSize ?? 5000
+    this.#rewriteCacheSize = options.rewriteCacheSize ?? 20_000
+    this.#numbered = new RewriteCache(this.#cacheSize, this.#rewriteCacheSize)
   }
 
   get sharedTables(): Readonly<Record<string, string>> {
     return this.#sharedTables
   }
 
+  /** The shared schemas, in the order they are searched after a tenant's schema. */
+  get sharedSchemas(): readonly string[] {
+    return this.#sharedList
+  }
+
+  /**
+   * The schemas a transaction-local search path lists for `schema`: the tenant's, then the
+   * shared ones (pass as the engine's `searchPath` option; the engine adds pg_catalog first and
+   * pg_temp last).
+   */
+  searchPathFor(schema: string): readonly string[] {
+    validateSchemaName(schema)
+    return this.#sharedList.length === 0 ? [schema] : [schema, ...this.#sharedList.filter((s) => s !== schema)]
+  }
+
+  /** How many (schema, statement) rewrites and statement analyses are cached. */
+  get cacheSizes(): { readonly analyses: number; readonly rewrites: number } {
+    const q = this.#question?.sizes ?? { analyses: 0, rewrites: 0 }
+    return { analyses: this.#numbered.sizes.analyses + q.analyses, rewrites: this.#numbered.sizes.rewrites + q.rewrites }
+  }
+
+  #cache(pool: EnginePool): RewriteCache<StatementAnalysis, Prepared> {
+    if (pool.capabilities.placeholders !== 'question') return this.#numbered
+    return (this.#question ??= new RewriteCache(this.#cacheSize, this.#rewriteCacheSize))
+  }
+
   run<R = Row>(pool: EnginePool, sql: string, params: readonly unknown[], schema: string, options: { signal?: AbortSignal; strategy?: SchemaStrategy } = {}): Promise<QueryResult<R>> {
+    if (pool.capabilities.schemaScoping === 'database') {
+      try {
+        validateSchemaName(schema)
+      } catch (err) {
+        return Promise.reject(err)
+      }
+      return pool.query<R>(sql, params, { schema, signal: options.signal })
+    }
+    const cache = this.#cache(pool)
+    // The hot path: a cached rewrite was validated and guarded when it was stored.
+    const hit = cache.get(sql, schema)
+    if (hit !== undefined) return this.#execute<R>(pool, hit, sql, params, schema, options)
     try {
       validateSchemaName(schema)
+      const analysis = cache.analysis(sql)
+      if (analysis !== undefined) return this.#execute<R>(pool, this.#prepare(cache, analysis, sql, schema), sql, params, schema, options)
     } catch (err) {
       return Promise.reject(err)
     }
-    const signal = options.signal
-    if (pool.capabilities.schemaScoping === 'database') return pool.query<R>(sql, params, { schema, signal })
-    const placeholders = pool.capabilities.placeholders
-    const cached = this.#cache.get(cacheKey(sql, placeholders))
-    if (cached) return this.#runPrepared<R>(pool, cached, sql, params, schema, options.strategy, signal)
-    return this.#load(sql, placeholders).then((c) => this.#runPrepared<R>(pool, c, sql, params, schema, options.strategy, signal))
+    return this.#analyze(cache, sql).then((analysis) => this.#execute<R>(pool, this.#prepare(cache, analysis, sql, schema), sql, params, schema, options))
   }
 
   async runInTransaction<R = Row>(tx: EngineTransaction, pool: EnginePool, sql: string, params: readonly unknown[], schema: string): Promise<QueryResult<R>> {
-    validateSchemaName(schema)
-    if (pool.capabilities.schemaScoping === 'database') return tx.query<R>(sql, params)
-    const placeholders = pool.capabilities.placeholders
-    const cached = this.#cache.get(cacheKey(sql, placeholders)) ?? (await this.#load(sql, placeholders))
-    guardAnalyzed(cached.analysis, schema, this.#shared)
-    // The transaction already has the schema as its local search_path; qualifying too keeps
+    if (pool.capabilities.schemaScoping === 'database') {
+      validateSchemaName(schema)
+      return tx.query<R>(sql, params)
+    }
+    const cache = this.#cache(pool)
+    const prepared = cache.get(sql, schema) ?? this.#prepare(cache, await this.#analyze(cache, sql), sql, schema)
+    if (pool.capabilities.schemaScoping === 'attached') return tx.query<R>(attachedText(prepared), params)
+    // The transaction already carries the tenant's local search path; qualifying too keeps
     // shared tables pointing at their shared schema.
-    const qualify = pool.capabilities.schemaScoping === 'attached' || (this.strategy === 'qualify' && cached.analysis.unqualifiable === undefined)
-    return tx.query<R>(qualify ? this.#rewrite(cached, sql, schema) : sql, params)
+    return tx.query<R>(this.strategy === 'qualify' && prepared.qualified !== undefined ? prepared.qualified : sql, params)
   }
 
   /** The statement as it would run for `schema` under the qualify strategy (guarded). */
   async prepare(sql: string, schema: string): Promise<string> {
-    validateSchemaName(schema)
-    const cached = this.#cache.get(sql) ?? (await this.#load(sql))
-    guardAnalyzed(cached.analysis, schema, this.#shared)
-    return this.#rewrite(cached, sql, schema)
+    const prepared = this.#numbered.get(sql, schema) ?? this.#prepare(this.#numbered, await this.#analyze(this.#numbered, sql), sql, schema)
+    if (prepared.qualified === undefined) throw new UnqualifiableStatementError(prepared.needsPath ?? 'unknown')
+    return prepared.qualified
   }
 
-  #runPrepared<R>(pool: EnginePool, cached: Cached, sql: string, params: readonly unknown[], schema: string, strategy: SchemaStrategy | undefined, signal: AbortSignal | undefined): Promise<QueryResult<R>> {
+  #execute<R>(pool: EnginePool, p: Prepared, sql: string, params: readonly unknown[], schema: string, options: { signal?: AbortSignal; strategy?: SchemaStrategy }): Promise<QueryResult<R>> {
+    const signal = options.signal
     try {
-      guardAnalyzed(cached.analysis, schema, this.#shared)
+      // An attached SQLite file can only be reached by qualified names: qualify or refuse.
+      if (pool.capabilities.schemaScoping === 'attached') return pool.query<R>(attachedText(p), params, signal ? { signal } : undefined)
+      if (p.needsPath === undefined && (options.strategy ?? this.strategy) === 'qualify') return pool.query<R>(p.qualified!, params, signal ? { signal } : undefined)
+      // Qualified tables where possible (shared tables stay on their schema), user functions and types through the local path.
+      const text = (options.strategy ?? this.strategy) === 'qualify' && p.qualified !== undefined ? p.qualified : sql
+      return pool.query<R>(text, params, { schema, searchPath: p.path, signal })
     } catch (err) {
       return Promise.reject(err)
     }
-    // An attached SQLite file can only be reached by qualified names: qualify or refuse.
-    if (pool.capabilities.schemaScoping === 'attached') {
-      try {
-        return pool.query<R>(this.#rewrite(cached, sql, schema), params, signal ? { signal } : undefined)
-      } catch (err) {
-        return Promise.reject(err)
-      }
-    }
-    if ((strategy ?? this.strategy) === 'qualify' && cached.analysis.unqualifiable === undefined) {
-      return pool.query<R>(this.#rewrite(cached, sql, schema), params, signal ? { signal } : undefined)
-    }
-    return pool.query<R>(sql, params, { schema, signal })
   }
 
-  #rewrite(cached: Cached, sql: string, schema: string): string {
-    let text = cached.rewrites.get(schema)
-    if (text === undefined) {
-      text = qualifyAnalyzed(sql, cached.analysis, schema, this.#sharedTables)
-      if (cached.rewrites.size >= REWRITES_PER_STATEMENT) cached.rewrites.clear()
-      cached.rewrites.set(schema, text)
-    }
-    return text
+  /** Validates, guards and qualifies `sql` for `schema`, and caches the result (only when it passed). */
+  #prepare(cache: RewriteCache<StatementAnalysis, Prepared>, analysis: StatementAnalysis, sql: string, schema: string): Prepared {
+    validateSchemaName(schema)
+    guardAnalyzed(analysis, schema, this.#shared)
+    const qualified = analysis.unqualifiable === undefined ? qualifyAnalyzed(sql, analysis, schema, this.#sharedTables) : undefined
+    const prepared: Prepared = Object.freeze({
+      qualified,
+      needsPath: analysis.unqualifiable ?? analysis.searchPathDependent,
+      path: Object.freeze(this.searchPathFor(schema)),
+    })
+    cache.set(sql, schema, prepared)
+    return prepared
   }
 
-  async #load(sql: string, placeholders: 'numbered' | 'question' = 'numbered'): Promise<Cached> {
+  async #analyze(cache: RewriteCache<StatementAnalysis, Prepared>, sql: string): Promise<StatementAnalysis> {
+    const cached = cache.analysis(sql)
+    if (cached !== undefined) return cached
     if (!parserReady()) await ensureParser()
-    const cached: Cached = { analysis: analyzeStatement(sql, placeholders), rewrites: new Map() }
-    this.#cache.set(cacheKey(sql, placeholders), cached)
-    return cached
+    const analysis = analyzeStatement(sql, cache === this.#numbered ? 'numbered' : 'question')
+    cache.setAnalysis(sql, analysis)
+    return analysis
   }
+}
+
+function attachedText(p: Prepared): string {
+  if (p.qualified === undefined) throw new UnqualifiableStatementError(p.needsPath ?? 'unknown')
+  return p.qualified
 }

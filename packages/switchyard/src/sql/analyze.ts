@@ -1,3 +1,4 @@
+import { BUILTIN_FUNCTIONS, BUILTIN_TYPES, CATALOG_RELATIONS } from './builtins.js'
 import { parsePostgres } from './parser.js'
 
 /** An unqualified table reference: where to insert a schema, and which table it names. */
@@ -5,6 +6,8 @@ export interface TableSlot {
   /** String index (not byte offset) of the reference's first character. */
   readonly index: number
   readonly table: string
+  /** A pg_catalog relation named without its schema: qualified with `pg_catalog`, never the tenant's schema. */
+  readonly catalog?: true
 }
 
 /**
@@ -14,15 +17,32 @@ export interface TableSlot {
  */
 export interface StatementAnalysis {
   readonly slots: readonly TableSlot[]
-  /** Every schema named explicitly anywhere (tables, functions, columns, types, regclass strings). */
+  /** Every schema named explicitly anywhere (tables, functions, operators, columns, types, regclass strings). */
   readonly schemas: ReadonlySet<string>
   /** Undefined when qualification pins every relation; otherwise why it cannot (use a transaction-local search_path). */
   readonly unqualifiable?: string
-  /** A session-level change (SET search_path, SET ROLE, ...) that must never run on a pooled connection. */
+  /**
+   * Qualifying the tables is not enough on a search-path engine: an unqualified user-defined
+   * function or type would resolve through the connection's default path (public), not the
+   * tenant's. Such statements run with the transaction-local search path. Engines that reach
+   * schemas only through qualified table names (SQLite's attached files) ignore this.
+   */
+  readonly searchPathDependent?: string
+  /** A session-level change (SET search_path, SET ROLE, PREPARE, LISTEN, ...) that must never run on a pooled connection. */
   readonly sessionChange?: string
-  /** Code the guard cannot see into (a DO block, a function body): it could name any schema, so it is refused. */
+  /** Code the guard cannot see into (a DO block, a function body, SQL passed as text): it could name any schema, so it is refused. */
   readonly unverifiable?: string
+  /** Why schema routing never runs this statement (transaction control, several statements, a data-leaking catalog, ...). */
+  readonly refused?: string
 }
+
+/**
+ * Fields holding a possibly qualified object name as a list of strings, inside statements the
+ * qualifier rewrites: ORDER BY ... USING OPERATOR(s.<) (useOp), x OPERATOR(s.=) ANY (...)
+ * (operName), COLLATE s.c (collname), an index column's operator class and collation, and
+ * TABLESAMPLE s.method.
+ */
+const QUALIFIED_NAME_FIELDS = new Set(['useOp', 'operName', 'collname', 'opclass', 'collation', 'method'])
 
 /** DML targets: PostgreSQL never resolves these to a CTE (setTargetTable), so they are qualified even when a CTE has the same name. */
 const DML_STATEMENTS = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt'])
@@ -41,17 +61,133 @@ const QUALIFIABLE = new Set([
   'AlterTableStmt', 'TruncateStmt', 'CreateTableAsStmt', 'ViewStmt', 'ExplainStmt',
 ])
 
-/** Session state that would outlive the statement on a pooled connection. */
-const SESSION_SETTINGS = new Set(['search_path', 'role', 'session_authorization', 'session authorization'])
-
-/** Functions whose text arguments name relations or sequences, resolved through the search path. */
-const RELATION_NAME_FUNCTIONS = new Set([
-  'nextval', 'currval', 'setval', 'to_regclass', 'pg_relation_size', 'pg_total_relation_size', 'pg_table_size',
-  'pg_indexes_size', 'has_table_privilege', 'has_column_privilege', 'has_sequence_privilege', 'pg_get_serial_sequence',
-  'to_regnamespace', 'has_schema_privilege',
+/**
+ * The statement types a schema-routed context may run: an allow-list, so a statement kind
+ * nobody thought about (or a new one in a later PostgreSQL) is refused rather than trusted.
+ * Everything here acts on objects inside schemas, whose names the guard checks; cluster- or
+ * session-wide statements (roles, databases, ALTER SYSTEM, LISTEN, PREPARE, DISCARD, LOAD,
+ * transaction control) are absent and belong outside tenant contexts (or in migrations).
+ * VariableSetStmt, DeclareCursorStmt and CopyStmt are allowed only in their harmless forms.
+ */
+const ROUTABLE_STATEMENTS = new Set([
+  ...QUALIFIABLE,
+  'CallStmt', 'CopyStmt', 'DeclareCursorStmt', 'FetchStmt', 'ClosePortalStmt', 'LockStmt', 'NotifyStmt',
+  'VariableShowStmt', 'VariableSetStmt', 'ConstraintsSetStmt',
+  'DropStmt', 'CommentStmt', 'RenameStmt', 'AlterObjectSchemaStmt', 'AlterOwnerStmt', 'GrantStmt',
+  'CreateSeqStmt', 'AlterSeqStmt', 'CreateEnumStmt', 'AlterEnumStmt', 'CompositeTypeStmt', 'CreateDomainStmt',
+  'AlterDomainStmt', 'DefineStmt', 'AlterTypeStmt', 'RefreshMatViewStmt', 'CreateStatsStmt', 'AlterStatsStmt',
+  'CreatePolicyStmt', 'AlterPolicyStmt', 'VacuumStmt', 'ReindexStmt', 'ClusterStmt', 'CreateSchemaStmt',
+  'AlterFunctionStmt',
+  // Refused below with a more precise reason (code the guard cannot read).
+  ...OPAQUE_CODE,
 ])
 
-const REG_TYPES = new Set(['regclass', 'regnamespace', 'regproc', 'regprocedure', 'regtype'])
+/**
+ * Object kinds that live outside any schema (database- or cluster-wide): DROP, COMMENT, GRANT,
+ * RENAME, OWNER TO and SET SCHEMA on them are refused even though those statements are allowed
+ * on schema objects.
+ */
+const GLOBAL_OBJECTS = new Set([
+  'OBJECT_DATABASE', 'OBJECT_TABLESPACE', 'OBJECT_ROLE', 'OBJECT_LANGUAGE', 'OBJECT_EXTENSION', 'OBJECT_FDW',
+  'OBJECT_FOREIGN_SERVER', 'OBJECT_USER_MAPPING', 'OBJECT_EVENT_TRIGGER', 'OBJECT_PUBLICATION', 'OBJECT_PUBLICATION_NAMESPACE',
+  'OBJECT_PUBLICATION_REL', 'OBJECT_SUBSCRIPTION', 'OBJECT_ACCESS_METHOD', 'OBJECT_CAST', 'OBJECT_TRANSFORM', 'OBJECT_LARGEOBJECT',
+  'OBJECT_PARAMETER_ACL',
+])
+
+/** Statements that change the session (or the whole cluster's settings) rather than data. */
+const SESSION_STATEMENTS: Readonly<Record<string, string>> = {
+  DiscardStmt: 'DISCARD',
+  PrepareStmt: 'PREPARE',
+  DeallocateStmt: 'DEALLOCATE',
+  ListenStmt: 'LISTEN',
+  UnlistenStmt: 'UNLISTEN',
+  LoadStmt: 'LOAD',
+  AlterSystemStmt: 'ALTER SYSTEM',
+  AlterRoleSetStmt: 'ALTER ROLE ... SET',
+  AlterDatabaseSetStmt: 'ALTER DATABASE ... SET',
+  AlterRoleStmt: 'ALTER ROLE',
+}
+
+/** Settings that decide which schema or role a statement runs as. */
+const SESSION_SETTINGS = new Set(['search_path', 'role', 'session_authorization', 'session authorization'])
+
+/**
+ * Functions refused under schema routing, by name. They run SQL handed over as text
+ * (`query_to_xml`, `dblink`, `ts_stat`, `crosstab`), dump whole tables, schemas or the
+ * database (`table_to_xml`, `schema_to_xml`, `database_to_xml`), read server files or other
+ * sessions (`pg_read_file`, `pg_ls_dir`, `pg_stat_get_activity`), reach database-wide objects
+ * no schema owns (large objects: `lo_get`, `loread`), or act on other sessions
+ * (`pg_terminate_backend`). A deny-list, deliberately: an allow-list of the ~3,000 built-ins
+ * plus every extension's functions is not maintainable, and a tenant's own functions must
+ * stay callable. Functions that take a relation name are handled separately
+ * ({@link RELATION_ARGUMENT}); `current_setting` only reads settings and is allowed, and
+ * `set_config` is allowed only transaction-locally for settings that do not pick a schema or role.
+ */
+const REFUSED_FUNCTIONS = new Set([
+  'query_to_xml', 'query_to_xmlschema', 'query_to_xml_and_xmlschema', 'table_to_xml', 'table_to_xmlschema',
+  'table_to_xml_and_xmlschema', 'cursor_to_xml', 'cursor_to_xmlschema', 'schema_to_xml', 'schema_to_xmlschema',
+  'schema_to_xml_and_xmlschema', 'database_to_xml', 'database_to_xmlschema', 'database_to_xml_and_xmlschema',
+  'ts_stat', 'connectby', 'get_raw_page', 'loread', 'lowrite', 'pg_read_file', 'pg_read_binary_file', 'pg_stat_file',
+  'pg_lock_status', 'pg_cancel_backend', 'pg_terminate_backend', 'pg_reload_conf', 'pg_rotate_logfile', 'pg_current_logfile',
+  'pg_get_backend_memory_contexts', 'pg_log_backend_memory_contexts', 'pg_export_snapshot', 'pg_hba_file_rules',
+  'pg_show_all_file_settings', 'pg_drop_replication_slot', 'pg_switch_wal', 'pg_promote',
+])
+/** Families of the above, by prefix: dblink*, crosstab*, lo_*, pg_ls_*, pg_stat_* (activity, statements), pg_logical_*, pg_replication_*, pg_file_* (adminpack). */
+const REFUSED_FUNCTION_PREFIX = /^(?:dblink|crosstab|lo_|pg_ls_|pg_stat_|pg_statio_|pg_logical_|pg_replication_|pg_create_\w*replication_slot|pg_file_)/
+
+/**
+ * Catalog relations whose rows are other tenants' data rather than metadata: column
+ * statistics (`most_common_vals` holds real values), other sessions' query text, large
+ * objects, connection strings and credentials. The rest of pg_catalog (names, types,
+ * columns) stays readable. Refused whatever schema names them.
+ */
+const LEAKY_CATALOG_RELATIONS = new Set([
+  'pg_statistic', 'pg_stats', 'pg_stats_ext', 'pg_stats_ext_exprs', 'pg_statistic_ext_data', 'pg_stat_activity',
+  'pg_stat_statements', 'pg_stat_statements_info', 'pg_locks', 'pg_largeobject', 'pg_prepared_xacts', 'pg_stat_replication',
+  'pg_stat_wal_receiver', 'pg_stat_subscription', 'pg_subscription', 'pg_user_mapping', 'pg_user_mappings', 'pg_authid',
+  'pg_shadow', 'pg_replication_slots', 'pg_hba_file_rules', 'pg_file_settings', 'pg_backend_memory_contexts',
+])
+
+/** Which argument names a relation, schema, function or type as text, by argument count. */
+type ArgumentPosition = (argCount: number) => number
+const FIRST: ArgumentPosition = () => 0
+/** `has_table_privilege([user,] table, privilege)`: the object is second when a user is given. */
+const afterOptionalUser =
+  (withoutUser: number): ArgumentPosition =>
+  (n) =>
+    n > withoutUser ? 1 : 0
+
+/**
+ * Functions whose text (or regclass) argument names a relation, sequence, schema, function
+ * or type and is resolved at run time. A literal argument has its schema checked like a
+ * table reference; anything else (a concatenation, a parameter, a column, an oid) could name
+ * any tenant's object, so it is refused. Generated from pg_proc's regclass-taking functions
+ * plus the text-taking `to_reg*` and `has_*_privilege` families.
+ */
+const RELATION_ARGUMENT: ReadonlyMap<string, ArgumentPosition> = new Map([
+  ...[
+    'nextval', 'currval', 'setval', 'to_regclass', 'to_regnamespace', 'to_regtype', 'to_regproc', 'to_regprocedure', 'to_regoper',
+    'to_regoperator', 'to_regcollation', 'pg_relation_size', 'pg_total_relation_size', 'pg_table_size', 'pg_indexes_size',
+    'pg_relation_filenode', 'pg_relation_filepath', 'pg_partition_tree', 'pg_partition_root', 'pg_partition_ancestors',
+    'pg_sequence_last_value', 'pg_get_serial_sequence', 'pg_get_replica_identity_index', 'pg_relation_is_updatable',
+    'pg_column_is_updatable', 'pg_index_has_property', 'pg_index_column_has_property', 'pg_relation_is_publishable',
+    'brin_summarize_new_values', 'brin_summarize_range', 'brin_desummarize_range', 'gin_clean_pending_list',
+    'pg_extension_config_dump', 'pgstattuple', 'pgstatindex', 'pg_prewarm',
+  ].map((f) => [f, FIRST] as const),
+  ...['has_table_privilege', 'has_sequence_privilege', 'has_any_column_privilege', 'has_schema_privilege', 'has_function_privilege', 'has_type_privilege'].map(
+    (f) => [f, afterOptionalUser(2)] as const,
+  ),
+  ['has_column_privilege', afterOptionalUser(3)],
+])
+
+/** Of those, the functions whose name argument is a schema rather than an object in one. */
+const SCHEMA_ARGUMENT = new Set(['to_regnamespace', 'has_schema_privilege'])
+
+/** Casts whose literal names an object, resolved through the search path when unqualified. */
+const REG_TYPES = new Set(['regclass', 'regnamespace', 'regproc', 'regprocedure', 'regtype', 'regoper', 'regoperator', 'regconfig', 'regdictionary', 'regcollation'])
+
+/** `DECLARE ... WITH HOLD` (CURSOR_OPT_HOLD): the cursor outlives the transaction on the pooled connection. */
+const CURSOR_OPT_HOLD = 0x20
 
 type Node = Record<string, unknown>
 
@@ -76,31 +212,100 @@ function stringOf(node: unknown): string | undefined {
   return ((node as Node)?.String as { sval?: string } | undefined)?.sval
 }
 
+function strings(list: unknown): string[] {
+  return Array.isArray(list) ? list.map(stringOf).filter((x): x is string => x !== undefined) : []
+}
+
 function constString(node: unknown): string | undefined {
   const c = (node as Node)?.A_Const as { sval?: { sval?: string } } | undefined
   return c?.sval?.sval
 }
 
+/** A string literal, possibly cast (`'s.t'`, `'s.t'::text`, `'s.t'::regclass`). */
+function literalText(node: unknown): string | undefined {
+  const direct = constString(node)
+  if (direct !== undefined) return direct
+  const cast = (node as Node)?.TypeCast as Node | undefined
+  return cast ? literalText(cast.arg) : undefined
+}
+
+function isTrueConst(node: unknown): boolean {
+  const c = (node as Node)?.A_Const as { boolval?: { boolval?: boolean }; sval?: { sval?: string } } | undefined
+  if (c?.boolval) return c.boolval.boolval === true
+  return ['true', 't', 'on', 'yes', '1'].includes(c?.sval?.sval?.toLowerCase() ?? '')
+}
+
+/** The schema of a possibly catalog-qualified name list (`s.x`, `db.s.x`); undefined when unqualified. */
+function schemaOfNameList(names: readonly string[]): string | undefined {
+  return names.length >= 2 ? names[names.length - 2] : undefined
+}
+
 class Analyzer {
-  readonly slots: { byte: number; table: string }[] = []
+  readonly slots: { byte: number; table: string; catalog?: true }[] = []
   readonly schemas = new Set<string>()
   unqualifiable: string | undefined
+  searchPathDependent: string | undefined
   sessionChange: string | undefined
   unverifiable: string | undefined
+  refused: string | undefined
+  /** The temporary relation this statement creates, if any. */
+  temporary: string | undefined
 
   statement(node: Node): void {
     const [type, body] = Object.entries(node)[0] ?? []
     if (!type || !body) return
-    if (type === 'VariableSetStmt' || type === 'VariableShowStmt') {
-      const name = String((body as Node).name ?? '').toLowerCase()
-      if (type === 'VariableSetStmt' && (SESSION_SETTINGS.has(name) || (body as Node).kind === 'VAR_RESET_ALL')) {
-        this.sessionChange = `SET ${name || 'ALL'}`
-      }
-    }
+    const b = body as Node
+    this.statementKind(type, b)
     if (!QUALIFIABLE.has(type)) this.unqualifiable ??= `${type} is not rewritten by the qualifier`
     if (OPAQUE_CODE.has(type)) this.unverifiable ??= `${type} carries code the guard cannot inspect`
-    this.namedSchemas(type, body as Node)
+    this.namedSchemas(type, b)
     this.walk(node, new Set())
+    if (this.temporary !== undefined && !dropsOnCommit(type, b)) {
+      // A temporary object outlives the statement on the pooled connection, where the next
+      // tenant's unqualified name could find it; ON COMMIT DROP tables end with their transaction.
+      this.sessionChange ??= `temporary object ${this.temporary} (only CREATE TEMP TABLE ... ON COMMIT DROP is allowed)`
+    }
+  }
+
+  /** Refuses statement kinds that act on the session, the cluster or the transaction. */
+  statementKind(type: string, body: Node): void {
+    if (type === 'TransactionStmt') {
+      const kind = String(body.kind ?? '').replace(/^TRANS_STMT_/, '')
+      this.refused ??= `transaction control (${kind}) would end the transaction that carries the tenant's search path; use sy.transaction()`
+      return
+    }
+    const session = SESSION_STATEMENTS[type]
+    if (session !== undefined) {
+      this.sessionChange ??= session
+      return
+    }
+    if (type === 'ExecuteStmt') {
+      this.unverifiable ??= 'EXECUTE runs a prepared statement the guard never saw'
+      return
+    }
+    if (!ROUTABLE_STATEMENTS.has(type)) {
+      this.refused ??= `${type} is not allowed in a schema-routed statement (it is not confined to a schema); run it outside a tenant context or as a migration`
+      return
+    }
+    const objectType = String(body.removeType ?? body.objtype ?? body.objectType ?? body.renameType ?? '')
+    if (GLOBAL_OBJECTS.has(objectType)) {
+      this.refused ??= `${type} on ${objectType.replace(/^OBJECT_/, '').toLowerCase().replace(/_/g, ' ')} objects reaches beyond the tenant's schema`
+    }
+    // CREATE SCHEMA AUTHORIZATION role names the schema after the role, which the guard cannot check.
+    if (type === 'CreateSchemaStmt' && !body.schemaname) this.refused ??= 'CREATE SCHEMA without a schema name'
+    if (type === 'VariableSetStmt') {
+      const name = String(body.name ?? '').toLowerCase()
+      // SET TRANSACTION ... and SET LOCAL end with the transaction; anything else stays on the connection.
+      const transactionOnly = (body.kind === 'VAR_SET_MULTI' && name === 'transaction') || (body.is_local === true && body.kind === 'VAR_SET_VALUE')
+      if (!transactionOnly || SESSION_SETTINGS.has(name)) {
+        const verb = String(body.kind).startsWith('VAR_RESET') ? 'RESET' : 'SET'
+        this.sessionChange ??= `${verb} ${name || 'ALL'}${transactionOnly ? '' : ' (use SET LOCAL inside a transaction)'}`
+      }
+    }
+    if (type === 'DeclareCursorStmt' && (Number(body.options ?? 0) & CURSOR_OPT_HOLD) !== 0) this.sessionChange ??= 'DECLARE ... WITH HOLD'
+    if (type === 'CopyStmt' && (body.filename !== undefined || body.is_program === true)) {
+      this.refused ??= 'COPY to or from a server file or program reaches outside the database; use COPY ... FROM STDIN / TO STDOUT'
+    }
   }
 
   /**
@@ -111,7 +316,6 @@ class Analyzer {
     const add = (name: unknown) => {
       if (typeof name === 'string' && name.length > 0) this.schemas.add(name)
     }
-    const strings = (list: unknown): string[] => (Array.isArray(list) ? list.map(stringOf).filter((x): x is string => x !== undefined) : [])
     const objectType = String(body.removeType ?? body.objtype ?? body.objectType ?? body.renameType ?? '')
     if (type === 'CreateSchemaStmt') add(body.schemaname)
     if (type === 'AlterObjectSchemaStmt') add(body.newschema)
@@ -181,8 +385,18 @@ class Analyzer {
       else if (key === 'TypeName' || key === 'typeName') this.typeName(child as Node)
       else if (key === 'TypeCast') this.typeCast(child as Node, scope)
       else if ((child as Node).withClause) this.withScope(child as Node, scope)
-      else this.walk(child, scope)
+      else {
+        // OPERATOR(s.+) in an expression (A_Expr.name); the other qualified names are plain fields.
+        if (key === 'A_Expr') this.qualifiedName((child as Node).name)
+        else if (QUALIFIED_NAME_FIELDS.has(key)) this.qualifiedName(child)
+        this.walk(child, scope)
+      }
     }
+  }
+
+  qualifiedName(name: unknown): void {
+    const schema = schemaOfNameList(strings(name))
+    if (schema !== undefined) this.schemas.add(schema)
   }
 
   /** CTE names shadow tables: in the statement body, and inside CTE bodies per WITH RECURSIVE rules. */
@@ -202,33 +416,54 @@ class Analyzer {
 
   rangeVar(rv: Node, scope: ReadonlySet<string>): void {
     const relname = String(rv.relname)
-    // A temporary table lives in pg_temp; qualifying its creation with a schema is an error.
-    if (rv.relpersistence === 't' && !rv.schemaname) this.unqualifiable ??= `temporary table ${relname}`
-    if (rv.catalogname) this.schemas.add(String(rv.catalogname))
+    if (rv.relpersistence === 't') {
+      this.temporary ??= relname
+      // A temporary table lives in pg_temp; qualifying its creation with a schema is an error.
+      if (!rv.schemaname) this.unqualifiable ??= `temporary table ${relname}`
+    }
+    if (LEAKY_CATALOG_RELATIONS.has(relname)) this.refused ??= `${relname} exposes other tenants' data (statistics values, query text, large objects or credentials)`
+    // In db.schema.table the catalog must be the current database (PostgreSQL refuses any
+    // other), so only the schema matters.
     if (rv.schemaname) this.schemas.add(String(rv.schemaname))
     else if (!scope.has(relname)) {
       if (typeof rv.location !== 'number' || rv.location < 0) this.unqualifiable ??= `no position for table ${relname}`
+      else if (CATALOG_RELATIONS.has(relname)) this.slots.push({ byte: rv.location, table: relname, catalog: true })
       else this.slots.push({ byte: rv.location, table: relname })
     }
     this.walk(rv.alias, scope)
   }
 
   funcCall(fc: Node, scope: ReadonlySet<string>): void {
-    const names = ((fc.funcname as unknown[]) ?? []).map(stringOf).filter((s): s is string => s !== undefined)
-    if (names.length > 1) this.schemas.add(names[0]!)
-    const fn = names.at(-1)?.toLowerCase()
+    const names = strings(fc.funcname)
+    const schema = schemaOfNameList(names)
+    if (schema !== undefined) this.schemas.add(schema)
+    const fn = names.at(-1)?.toLowerCase() ?? ''
+    const args = (fc.args as unknown[] | undefined) ?? []
+    if (schema === undefined && !BUILTIN_FUNCTIONS.has(fn)) {
+      // Not a pg_catalog function: a user function, found through the search path. Under
+      // `qualify` that would be the connection's default path, so run it with the tenant's.
+      this.searchPathDependent ??= `function ${fn}() is not built in and resolves through the search path`
+    }
+    if (REFUSED_FUNCTIONS.has(fn) || REFUSED_FUNCTION_PREFIX.test(fn) || (fn === 'ts_rewrite' && args.length === 2)) {
+      this.unverifiable ??= `${fn}() runs SQL given as text or reaches beyond the tenant's schema`
+    }
     if (fn === 'set_config') {
       // set_config('search_path', ..., false) is SET search_path by another name; a non-literal name could be anything.
-      const setting = constString((fc.args as unknown[] | undefined)?.[0])?.toLowerCase()
+      const setting = literalText(args[0])?.toLowerCase()
       if (setting === undefined || SESSION_SETTINGS.has(setting)) this.sessionChange ??= `set_config(${setting ?? '?'})`
+      else if (!isTrueConst(args[2])) this.sessionChange ??= `set_config('${setting}', ..., false) (pass true: transaction-local)`
     }
-    if (fn && RELATION_NAME_FUNCTIONS.has(fn)) {
-      for (const arg of (fc.args as unknown[]) ?? []) {
-        const text = constString(arg)
-        if (text === undefined) continue
+    const position = RELATION_ARGUMENT.get(fn)
+    if (position !== undefined && args.length > 0) {
+      const arg = args[position(args.length)]
+      const text = literalText(arg)
+      if (text === undefined) {
+        this.unverifiable ??= `${fn}() with a non-literal object name could name any tenant's object; pass a string literal`
+      } else {
         const parts = qualifiedNameParts(text)
-        if (parts.length > 1) this.schemas.add(parts[0]!)
-        else this.unqualifiable ??= `${fn}('${text}') resolves a relation through the search path`
+        const named = SCHEMA_ARGUMENT.has(fn) ? parts[0] : schemaOfNameList(parts)
+        if (named !== undefined) this.schemas.add(named)
+        else this.unqualifiable ??= `${fn}('${text}') resolves a name through the search path`
       }
     }
     this.walk(fc.args, scope)
@@ -244,22 +479,41 @@ class Analyzer {
   }
 
   typeName(tn: Node): void {
-    const names = ((tn.names as unknown[]) ?? []).map(stringOf).filter((s): s is string => s !== undefined)
-    if (names.length > 1) this.schemas.add(names[0]!)
+    const names = strings(tn.names)
+    const schema = schemaOfNameList(names)
+    if (schema !== undefined) this.schemas.add(schema)
+    else if (names.length === 1 && !BUILTIN_TYPES.has(names[0]!)) {
+      this.searchPathDependent ??= `type ${names[0]} is not built in and resolves through the search path`
+    }
   }
 
   typeCast(tc: Node, scope: ReadonlySet<string>): void {
-    const typeNames = (((tc.typeName as Node)?.names as unknown[]) ?? []).map(stringOf)
+    const typeNames = strings((tc.typeName as Node)?.names)
     const target = typeNames.at(-1)
-    const text = constString(tc.arg)
+    const text = literalText(tc.arg)
     if (target && REG_TYPES.has(target) && text !== undefined) {
       const parts = qualifiedNameParts(text)
-      if (parts.length > 1) this.schemas.add(parts[0]!)
+      // 'x'::regnamespace names the schema itself.
+      const named = target === 'regnamespace' ? parts[0] : schemaOfNameList(parts)
+      if (named !== undefined) this.schemas.add(named)
       else if (target === 'regclass') this.unqualifiable ??= `'${text}'::regclass resolves through the search path`
+      else if (target !== 'regnamespace' && !(target === 'regtype' ? BUILTIN_TYPES : BUILTIN_FUNCTIONS).has(parts[0] ?? '')) {
+        this.searchPathDependent ??= `'${text}'::${target} resolves through the search path`
+      }
     }
+    // A non-literal cast to regclass only yields an oid: every function that could read or write
+    // through one (RELATION_ARGUMENT, REFUSED_FUNCTIONS) demands a literal or is refused.
     this.typeName((tc.typeName as Node) ?? {})
     this.walk(tc.arg, scope)
   }
+}
+
+/** Whether the temporary table a statement creates is dropped when its transaction ends. */
+function dropsOnCommit(type: string, body: Node): boolean {
+  if (type === 'CreateStmt') return body.oncommit === 'ONCOMMIT_DROP'
+  if (type === 'CreateTableAsStmt') return (body.into as Node | undefined)?.onCommit === 'ONCOMMIT_DROP'
+  if (type === 'SelectStmt') return (body.intoClause as Node | undefined)?.onCommit === 'ONCOMMIT_DROP'
+  return false
 }
 
 /** Converts the parser's UTF-8 byte offsets into string indices. */
@@ -317,14 +571,22 @@ export function analyzeStatement(sql: string, placeholders: 'numbered' | 'questi
   const { text, toOriginal } = placeholders === 'question' ? numberQuestionMarks(sql) : { text: sql, toOriginal: (i: number) => i }
   const tree = parsePostgres(text)
   const a = new Analyzer()
-  for (const raw of tree.stmts ?? []) if (raw.stmt) a.statement(raw.stmt as Node)
+  const statements = tree.stmts ?? []
+  // pg sends a parameterless text as one simple query, which may hold several statements:
+  // after a COMMIT among them, the rest would run without the tenant's search path.
+  if (statements.length > 1) a.refused = `the text holds ${statements.length} statements; schema routing runs exactly one statement per call`
+  for (const raw of statements) if (raw.stmt) a.statement(raw.stmt as Node)
   const toIndex = byteToIndex(text)
-  const slots = a.slots.map((s) => ({ index: toOriginal(toIndex(s.byte)), table: s.table })).sort((x, y) => x.index - y.index)
+  const slots = a.slots
+    .map((s) => (s.catalog ? { index: toOriginal(toIndex(s.byte)), table: s.table, catalog: true as const } : { index: toOriginal(toIndex(s.byte)), table: s.table }))
+    .sort((x, y) => x.index - y.index)
   return Object.freeze({
     slots: Object.freeze(slots),
     schemas: a.schemas,
     ...(a.unqualifiable !== undefined ? { unqualifiable: a.unqualifiable } : {}),
+    ...(a.searchPathDependent !== undefined ? { searchPathDependent: a.searchPathDependent } : {}),
     ...(a.sessionChange !== undefined ? { sessionChange: a.sessionChange } : {}),
     ...(a.unverifiable !== undefined ? { unverifiable: a.unverifiable } : {}),
+    ...(a.refused !== undefined ? { refused: a.refused } : {}),
   })
 }

@@ -4,7 +4,12 @@ import { ensureParser, parsePostgres, walk } from './parser.js'
 export type StatementKind = 'read' | 'write'
 
 /** Functions that change state although they appear in a SELECT. */
-const VOLATILE_FUNCTIONS = new Set(['nextval', 'setval', 'pg_advisory_lock', 'pg_advisory_xact_lock', 'pg_try_advisory_lock', 'lo_import', 'lo_unlink', 'pg_notify', 'set_config', 'txid_current', 'pg_current_xact_id', 'dblink_exec'])
+const VOLATILE_FUNCTIONS = new Set([
+  'nextval', 'setval', 'pg_advisory_lock', 'pg_advisory_xact_lock', 'pg_try_advisory_lock', 'pg_try_advisory_xact_lock',
+  'lo_import', 'lo_unlink', 'lo_create', 'lo_creat', 'lo_put', 'lo_from_bytea', 'lo_truncate', 'lowrite',
+  'pg_notify', 'set_config', 'txid_current', 'pg_current_xact_id', 'dblink_exec',
+  'brin_summarize_new_values', 'brin_summarize_range', 'brin_desummarize_range', 'gin_clean_pending_list',
+])
 
 /**
  * Decides from PostgreSQL's own parse tree whether a statement only reads: a single SELECT

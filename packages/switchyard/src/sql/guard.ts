@@ -6,9 +6,11 @@ export const CATALOG_SCHEMAS: ReadonlySet<string> = new Set(['pg_catalog', 'info
 
 /**
  * Refuses a statement that names any schema other than the tenant's own, the shared ones
- * and the catalogs — wherever it appears (subqueries, CTEs, joins, function arguments,
- * regclass strings) — and any session-level change that would outlive it on a pooled
- * connection. A bug in routing code must fail loudly, not read another tenant's rows.
+ * and the catalogs — wherever it appears (subqueries, CTEs, joins, function and operator
+ * names, function arguments, regclass strings) — and anything the analysis found unsafe on a
+ * pooled, shared connection: session-level changes, code or SQL text the guard cannot read,
+ * transaction control, several statements in one text, data-leaking catalogs. A bug in
+ * routing code must fail loudly, not read another tenant's rows.
  *
  * @example
  * ```ts
@@ -30,6 +32,9 @@ export function guardAnalyzed(analysis: StatementAnalysis, tenantSchema: string,
       tenantSchema,
       `Statement cannot be checked for tenant isolation (${analysis.unverifiable}); schema routing refuses it. Run such statements as migrations.`,
     )
+  }
+  if (analysis.refused !== undefined) {
+    throw new TenantIsolationError(analysis.refused, tenantSchema, `Statement refused under schema routing: ${analysis.refused}.`)
   }
   for (const schema of analysis.schemas) {
     if (schema !== tenantSchema && !shared.has(schema) && !CATALOG_SCHEMAS.has(schema)) {

@@ -14,7 +14,7 @@ function quote(name: string): string {
 
 /**
  * Writes `schema.` in front of every unqualified table of an analysed statement (shared
- * tables get their shared schema), splicing into the original text: parameters, comments
+ * tables get their shared schema, catalog relations such as `pg_class` get `pg_catalog`), splicing into the original text: parameters, comments
  * and formatting are untouched and nothing is deparsed.
  *
  * @example
@@ -31,7 +31,8 @@ export function qualifyAnalyzed(sql: string, analysis: StatementAnalysis, schema
   let out = ''
   let at = 0
   for (const slot of analysis.slots) {
-    out += sql.slice(at, slot.index) + quote(Object.hasOwn(sharedTables, slot.table) ? sharedTables[slot.table]! : schema) + '.'
+    const target = slot.catalog ? 'pg_catalog' : Object.hasOwn(sharedTables, slot.table) ? sharedTables[slot.table]! : schema
+    out += sql.slice(at, slot.index) + quote(target) + '.'
     at = slot.index
   }
   return out + sql.slice(at)

@@ -17,3 +17,26 @@ export class TenantMigrationError extends SwitchyardError {
     super('TENANT_MIGRATION_FAILED', `Migration '${migration}' failed for tenant '${tenant}': ${(cause as Error)?.message ?? String(cause)}`, { cause })
   }
 }
+
+/**
+ * A migration of an engine without transactional DDL (MySQL, MariaDB) was started and never
+ * recorded as finished: the migrating process crashed, or is still running elsewhere. Its
+ * DDL may be half-applied, so it is not retried blindly; inspect the tenant, then
+ * `tenants.resolve(tenant, migration, 'applied' | 'pending')`.
+ */
+export class TenantMigrationInterruptedError extends SwitchyardError {
+  constructor(
+    readonly tenant: string,
+    readonly migration: string,
+    readonly state: 'running' | 'reverting',
+    readonly since: Date,
+  ) {
+    const what = state === 'running' ? 'applying' : 'reverting'
+    super(
+      'TENANT_MIGRATION_INTERRUPTED',
+      `Migration '${migration}' for tenant '${tenant}' was interrupted while ${what} (started ${since.toISOString()}): the migrating process crashed or is still running elsewhere. ` +
+        `This engine commits DDL statement by statement, so the migration may be half-applied. Inspect the tenant's schema, then call ` +
+        `tenants.resolve('${tenant}', '${migration}', 'applied') if its changes are in place, or 'pending' if they are not (migrate then runs it again).`,
+    )
+  }
+}

@@ -1,10 +1,15 @@
 export { TenantManager } from './tenant-manager.js'
-export { TenantDropNotConfirmedError, TenantMigrationError } from './errors.js'
+export { TenantDropNotConfirmedError, TenantMigrationError, TenantMigrationInterruptedError } from './errors.js'
+export { TableSchemaMapping, tableSchemaMapping } from './table-mapping.js'
+export type { TableMappingOptions } from './table-mapping.js'
+export { tenantSchemaRouter } from './tenant-schema-router.js'
+export type { TenantMappingSource } from './tenant-schema-router.js'
 export type {
   MigrateOptions,
   MigrateProgress,
   MigrateResult,
   MigrationFailure,
+  ProvisionOptions,
   ProvisionResult,
   TenantInfo,
   TenantManagerOptions,

@@ -1,40 +1,70 @@
 import { ConfigurationError, QueryError, UniqueViolationError } from '../errors.js'
-import type { EnginePool, EngineTransaction } from '../engines/types.js'
+import type { EnginePool, EngineTransaction, Queryable } from '../engines/types.js'
+import { SQLITE_HOME_ALIAS } from '../engines/sqlite/home.js'
 
 const TABLE_PART = /^[A-Za-z_][A-Za-z0-9_]*$/
 
 /** SQLSTATEs of a concurrent `create ... if not exists` losing the race on the catalog. */
 const ALREADY_EXISTS = new Set(['23505', '42P06', '42P07', '42710'])
 
-export interface MetaTables {
-  readonly registry: string
-  readonly status: string
+/** Longest failure message kept in the status table. */
+const ERROR_CHARS = 2000
+
+/**
+ * Where a (tenant, migration) stands. Engines with transactional DDL only ever record
+ * `applied` (the row commits with the migration). The others record `running` before `up`,
+ * then `applied` or `failed`; `reverting` likewise around `down`. A `running` or `reverting`
+ * row that nobody is working on was interrupted: the DDL may be half-applied.
+ */
+export type MigrationState = 'applied' | 'running' | 'failed' | 'reverting'
+
+export interface MigrationStatus {
+  readonly state: MigrationState
+  readonly error: string | undefined
+  readonly updatedAt: Date
+}
+
+interface TableName {
+  readonly schema: string | undefined
+  readonly table: string
 }
 
 /**
- * The registry (`tenants`) and the status table (`tenant_migrations`), in a shared schema
- * where the engine has schemas and as prefixed tables of the pool's own database otherwise.
- * All SQL here is plain enough for PostgreSQL, PGlite, MySQL and SQLite; the only
- * differences (placeholders, timestamp type) come from the capability flags.
+ * The registry (`tenants`) and the status table (`tenant_migrations`). They live in the
+ * pool's home: a shared schema where the engine has schemas, the pool's own database on
+ * MySQL (named explicitly, because a tenant-scoped transaction runs after `USE tenant`) and
+ * the main database on SQLite (attached under {@link SQLITE_HOME_ALIAS} inside a
+ * tenant-scoped transaction). All SQL here is plain enough for PostgreSQL, PGlite, MySQL and
+ * SQLite; the only differences (placeholders, timestamp type) come from the capability flags.
  */
 export class MetaStore {
   readonly #pool: EnginePool
-  readonly #schema: string | undefined
-  readonly registry: string
-  readonly status: string
+  readonly #registryName: TableName
+  readonly #statusName: TableName
+  #registry = ''
+  #status = ''
+  #statusInTenant = ''
   #ready: Promise<void> | undefined
 
   constructor(pool: EnginePool, names: { registryTable?: string; statusTable?: string }) {
     this.#pool = pool
     const withSchemas = pool.capabilities.schemas
-    const registry = splitName(names.registryTable ?? (withSchemas ? 'switchyard.tenants' : 'switchyard_tenants'), 'registryTable', withSchemas)
-    const status = splitName(names.statusTable ?? (withSchemas ? 'switchyard.tenant_migrations' : 'switchyard_tenant_migrations'), 'statusTable', withSchemas)
-    if (registry.schema !== status.schema && registry.schema && status.schema) {
-      throw new ConfigurationError(`registryTable and statusTable must live in one schema (got '${registry.schema}' and '${status.schema}')`)
-    }
-    this.#schema = registry.schema ?? status.schema
-    this.registry = this.#qualified(registry)
-    this.status = this.#qualified(status)
+    // MySQL's databases stand in for schemas: `db.table` names the database the tables live in.
+    const qualifiable = withSchemas || pool.capabilities.schemaScoping === 'database'
+    this.#registryName = splitName(names.registryTable ?? (withSchemas ? 'switchyard.tenants' : 'switchyard_tenants'), 'registryTable', qualifiable)
+    this.#statusName = splitName(names.statusTable ?? (withSchemas ? 'switchyard.tenant_migrations' : 'switchyard_tenant_migrations'), 'statusTable', qualifiable)
+    const [r, s] = [this.#registryName.schema, this.#statusName.schema]
+    if (r !== s && r !== undefined && s !== undefined) throw new ConfigurationError(`registryTable and statusTable must live in one schema (got '${r}' and '${s}')`)
+  }
+
+  /** The registry table, qualified for statements on the pool. Valid after {@link ensure}. */
+  get registry(): string {
+    return this.#registry
+  }
+
+  /** The status table, qualified for statements on the pool. Valid after {@link ensure}. */
+  get status(): string {
+    return this.#status
   }
 
   /** `$n` or `?`, as the engine wants. */
@@ -42,7 +72,7 @@ export class MetaStore {
     return this.#pool.capabilities.placeholders === 'numbered' ? `$${n}` : '?'
   }
 
-  /** Creates the schema and tables once per manager; safe against another process doing the same. */
+  /** Resolves the home, then creates the schema and tables once per manager; safe against another process doing the same. */
   ensure(): Promise<void> {
     this.#ready ??= this.#create().catch((err: unknown) => {
       this.#ready = undefined
@@ -53,12 +83,31 @@ export class MetaStore {
 
   async #create(): Promise<void> {
     const pool = this.#pool
+    const q = (n: string) => pool.quoteIdentifier(n)
+    let home = this.#registryName.schema ?? this.#statusName.schema
+    const explicitHome = home !== undefined
+    if (home === undefined && pool.capabilities.schemaScoping === 'database') {
+      const { rows } = await pool.query<{ db: string | null }>('select database() as db')
+      home = rows[0]?.db ?? undefined
+      if (!home) {
+        throw new ConfigurationError(
+          "The tenancy pool's connection has no default database to keep the tenant registry in: give one in the connection details, or name it in registryTable/statusTable ('admin_db.switchyard_tenants')",
+        )
+      }
+    }
+    // SQLite: `main` by name, so a same-named table in an attached tenant file can never be meant.
+    if (home === undefined && pool.capabilities.schemaScoping === 'attached') home = 'main'
+    const at = (name: TableName) => (home !== undefined ? `${q(home)}.${q(name.table)}` : q(name.table))
+    this.#registry = at(this.#registryName)
+    this.#status = at(this.#statusName)
+    this.#statusInTenant = pool.capabilities.schemaScoping === 'attached' ? `${q(SQLITE_HOME_ALIAS)}.${q(this.#statusName.table)}` : this.#status
+
     const ts = pool.capabilities.dialect === 'postgres' ? 'timestamptz' : 'timestamp'
     const statements: string[] = []
-    if (this.#schema) statements.push(`create schema if not exists ${pool.quoteIdentifier(this.#schema)}`)
+    if (explicitHome) statements.push(`create schema if not exists ${q(home!)}`)
     statements.push(
-      `create table if not exists ${this.registry} (tenant_key varchar(255) not null primary key, schema_name varchar(255) not null, created_at ${ts} not null default current_timestamp)`,
-      `create table if not exists ${this.status} (tenant_key varchar(255) not null, migration varchar(255) not null, applied_at ${ts} not null default current_timestamp, primary key (tenant_key, migration))`,
+      `create table if not exists ${this.#registry} (tenant_key varchar(255) not null primary key, schema_name varchar(255) not null, created_at ${ts} not null default current_timestamp)`,
+      `create table if not exists ${this.#status} (tenant_key varchar(255) not null, migration varchar(255) not null, state varchar(16) not null default 'applied', error text, applied_at ${ts} not null default current_timestamp, primary key (tenant_key, migration))`,
     )
     for (const sql of statements) {
       try {
@@ -72,17 +121,17 @@ export class MetaStore {
 
   async tenants(keys?: readonly string[]): Promise<{ key: string; schema: string; createdAt: Date }[]> {
     const { rows } = await this.#pool.query<{ tenant_key: string; schema_name: string; created_at: unknown }>(
-      `select tenant_key, schema_name, created_at from ${this.registry} order by tenant_key`,
+      `select tenant_key, schema_name, created_at from ${this.#registry} order by tenant_key`,
     )
     const wanted = keys ? new Set(keys) : undefined
     return rows
       .filter((r) => !wanted || wanted.has(r.tenant_key))
-      .map((r) => ({ key: r.tenant_key, schema: r.schema_name, createdAt: r.created_at instanceof Date ? r.created_at : new Date(String(r.created_at)) }))
+      .map((r) => ({ key: r.tenant_key, schema: r.schema_name, createdAt: toDate(r.created_at) }))
   }
 
   async tenant(key: string): Promise<{ key: string; schema: string } | undefined> {
     const { rows } = await this.#pool.query<{ tenant_key: string; schema_name: string }>(
-      `select tenant_key, schema_name from ${this.registry} where tenant_key = ${this.p(1)}`,
+      `select tenant_key, schema_name from ${this.#registry} where tenant_key = ${this.p(1)}`,
       [key],
     )
     const row = rows[0]
@@ -92,7 +141,7 @@ export class MetaStore {
   /** Registers a tenant; a second registration of the same key and schema is a no-op. */
   async register(key: string, schema: string): Promise<void> {
     try {
-      await this.#pool.query(`insert into ${this.registry} (tenant_key, schema_name) values (${this.p(1)}, ${this.p(2)})`, [key, schema])
+      await this.#pool.query(`insert into ${this.#registry} (tenant_key, schema_name) values (${this.p(1)}, ${this.p(2)})`, [key, schema])
     } catch (err) {
       if (!(err instanceof UniqueViolationError)) throw err
       const existing = await this.tenant(key)
@@ -104,19 +153,26 @@ export class MetaStore {
 
   async unregister(key: string): Promise<void> {
     await this.#pool.transaction(async (tx) => {
-      await tx.query(`delete from ${this.status} where tenant_key = ${this.p(1)}`, [key])
-      await tx.query(`delete from ${this.registry} where tenant_key = ${this.p(1)}`, [key])
+      await tx.query(`delete from ${this.#status} where tenant_key = ${this.p(1)}`, [key])
+      await tx.query(`delete from ${this.#registry} where tenant_key = ${this.p(1)}`, [key])
     })
   }
 
-  /** Every recorded (tenant, migration) pair, in one round trip: the no-op `migrate` reads nothing else. */
-  async applied(): Promise<Map<string, Set<string>>> {
-    const { rows } = await this.#pool.query<{ tenant_key: string; migration: string }>(`select tenant_key, migration from ${this.status}`)
-    const byTenant = new Map<string, Set<string>>()
+  /**
+   * Every recorded (tenant, migration) status — of one tenant, or of all in one round trip:
+   * the no-op `migrate` reads nothing else.
+   */
+  async statuses(key?: string): Promise<Map<string, Map<string, MigrationStatus>>> {
+    const where = key === undefined ? '' : ` where tenant_key = ${this.p(1)}`
+    const { rows } = await this.#pool.query<{ tenant_key: string; migration: string; state: string; error: string | null; applied_at: unknown }>(
+      `select tenant_key, migration, state, error, applied_at from ${this.#status}${where}`,
+      key === undefined ? [] : [key],
+    )
+    const byTenant = new Map<string, Map<string, MigrationStatus>>()
     for (const r of rows) {
-      let set = byTenant.get(r.tenant_key)
-      if (!set) byTenant.set(r.tenant_key, (set = new Set()))
-      set.add(r.migration)
+      let map = byTenant.get(r.tenant_key)
+      if (!map) byTenant.set(r.tenant_key, (map = new Map()))
+      map.set(r.migration, { state: r.state as MigrationState, error: r.error ?? undefined, updatedAt: toDate(r.applied_at) })
     }
     return byTenant
   }
@@ -125,24 +181,73 @@ export class MetaStore {
    * Claims (tenant, migration) inside the migration's transaction, before `up` runs. The row
    * commits with the migration's work or rolls back with it, so a crash leaves no half-record;
    * a second migrator doing the same waits on the row lock, then sees a unique violation.
+   * Only for engines whose DDL is transactional.
    */
   async claim(tx: EngineTransaction, tenant: string, migration: string): Promise<void> {
-    await tx.query(`insert into ${this.status} (tenant_key, migration) values (${this.p(1)}, ${this.p(2)})`, [tenant, migration])
+    await tx.query(`insert into ${this.#statusInTenant} (tenant_key, migration) values (${this.p(1)}, ${this.p(2)})`, [tenant, migration])
   }
 
   async unclaim(tx: EngineTransaction, tenant: string, migration: string): Promise<void> {
-    await tx.query(`delete from ${this.status} where tenant_key = ${this.p(1)} and migration = ${this.p(2)}`, [tenant, migration])
+    await tx.query(`delete from ${this.#statusInTenant} where tenant_key = ${this.p(1)} and migration = ${this.p(2)}`, [tenant, migration])
   }
 
-  #qualified(name: { schema: string | undefined; table: string }): string {
-    const q = (n: string) => this.#pool.quoteIdentifier(n)
-    return name.schema ? `${q(name.schema)}.${q(name.table)}` : q(name.table)
+  /**
+   * Marks (tenant, migration) `running` before a non-transactional `up`: a new row, or a
+   * `failed` one taken over for a retry. Returns the state found instead when another
+   * migrator got there first (or left it interrupted).
+   */
+  async start(tenant: string, migration: string, previous: MigrationState | undefined): Promise<{ started: true } | { started: false; state: MigrationState }> {
+    if (previous === undefined) {
+      try {
+        await this.#pool.query(`insert into ${this.#status} (tenant_key, migration, state) values (${this.p(1)}, ${this.p(2)}, 'running')`, [tenant, migration])
+        return { started: true }
+      } catch (err) {
+        if (!(err instanceof UniqueViolationError)) throw err
+      }
+    } else if (previous === 'failed') {
+      const { rowCount } = await this.#pool.query(
+        `update ${this.#status} set state = 'running', error = null, applied_at = current_timestamp where tenant_key = ${this.p(1)} and migration = ${this.p(2)} and state = 'failed'`,
+        [tenant, migration],
+      )
+      if (rowCount === 1) return { started: true }
+    }
+    const now = (await this.statuses(tenant)).get(tenant)?.get(migration)
+    return now ? { started: false, state: now.state } : this.start(tenant, migration, undefined)
+  }
+
+  /** Moves a `running`/`reverting` row on: `applied` (done), `failed` (with why) or gone (reverted). */
+  async settle(tenant: string, migration: string, outcome: { state: 'applied' } | { state: 'failed'; error: string } | { state: 'reverted' }, db: Queryable = this.#pool): Promise<void> {
+    const key = `where tenant_key = ${this.p(1)} and migration = ${this.p(2)}`
+    if (outcome.state === 'reverted') {
+      await db.query(`delete from ${this.#status} ${key}`, [tenant, migration])
+    } else if (outcome.state === 'applied') {
+      await db.query(`update ${this.#status} set state = 'applied', error = null, applied_at = current_timestamp ${key}`, [tenant, migration])
+    } else {
+      await db.query(`update ${this.#status} set state = 'failed', error = ${this.p(1)}, applied_at = current_timestamp where tenant_key = ${this.p(2)} and migration = ${this.p(3)}`, [
+        outcome.error.slice(0, ERROR_CHARS),
+        tenant,
+        migration,
+      ])
+    }
+  }
+
+  /** `applied` → `reverting`, before a non-transactional `down`; false when the row was not `applied`. */
+  async startRevert(tenant: string, migration: string): Promise<boolean> {
+    const { rowCount } = await this.#pool.query(
+      `update ${this.#status} set state = 'reverting', applied_at = current_timestamp where tenant_key = ${this.p(1)} and migration = ${this.p(2)} and state = 'applied'`,
+      [tenant, migration],
+    )
+    return rowCount === 1
   }
 }
 
-function splitName(name: string, option: string, withSchemas: boolean): { schema: string | undefined; table: string } {
+function toDate(value: unknown): Date {
+  return value instanceof Date ? value : new Date(String(value))
+}
+
+function splitName(name: string, option: string, qualifiable: boolean): TableName {
   const parts = name.split('.')
   if (parts.length > 2 || parts.some((p) => !TABLE_PART.test(p))) throw new ConfigurationError(`${option} must be 'table' or 'schema.table' of plain identifiers, got '${name}'`)
-  if (parts.length === 2 && !withSchemas) throw new ConfigurationError(`${option} '${name}': this engine has no schemas, give a plain table name`)
+  if (parts.length === 2 && !qualifiable) throw new ConfigurationError(`${option} '${name}': this engine has no schemas, give a plain table name`)
   return parts.length === 2 ? { schema: parts[0], table: parts[1]! } : { schema: undefined, table: parts[0]! }
 }

@@ -1,12 +1,15 @@
 import { ConfigurationError, UniqueViolationError, UnknownTenantError } from '../errors.js'
 import type { EnginePool, EngineTransaction, QueryOptions, QueryResult, Row } from '../engines/types.js'
-import { schemaMapping, validateSchemaName, type SchemaMapping } from '../schema/schema-name.js'
-import { TenantDropNotConfirmedError, TenantMigrationError } from './errors.js'
-import { MetaStore } from './meta-store.js'
+import { validateSchemaName, type SchemaMapping } from '../schema/schema-name.js'
+import { TenantDropNotConfirmedError, TenantMigrationError, TenantMigrationInterruptedError } from './errors.js'
+import { MetaStore, type MigrationState, type MigrationStatus } from './meta-store.js'
+import { TableSchemaMapping } from './table-mapping.js'
+import { toSchemaMapping } from './tenant-schema-router.js'
 import type {
   MigrateOptions,
   MigrateResult,
   MigrationFailure,
+  ProvisionOptions,
   ProvisionResult,
   TenantInfo,
   TenantManagerOptions,
@@ -17,12 +20,30 @@ import type {
 /** Thrown inside a migration transaction to roll it back when another migrator already applied it. */
 class AlreadyApplied extends Error {}
 
+/** A migration still to apply, with what the status table says about it (`failed`: a retry). */
+interface PendingMigration {
+  readonly migration: TenantMigration
+  readonly previous: MigrationStatus | undefined
+}
+
 /**
  * Creates, lists, migrates and drops tenants of a schema-per-tenant database (or
  * database-per-tenant on engines without schemas, such as MySQL). A registry table lists
  * the tenants; a status table records each (tenant, migration) in the same transaction as
  * the migration itself, so `migrate` resumes after a crash exactly where it stopped and a
  * run with nothing pending costs two queries however many tenants there are.
+ *
+ * Engines whose DDL commits by itself (MySQL, MariaDB) cannot record a migration atomically
+ * with its work. There a migration is marked `running` before `up`, `applied` only after
+ * `up` succeeded, and `failed` when it threw (the next `migrate` retries it). A crash
+ * during `up` leaves it `running`: the next `migrate` reports it as a
+ * {@link TenantMigrationInterruptedError} instead of guessing — re-running could repeat
+ * half-applied DDL, skipping could lose the other half — until `resolve` says which it is.
+ *
+ * On SQLite a tenant is a database file beside the main one; each migration runs on a
+ * connection opened on that file (so unqualified names resolve in it) with the main database
+ * attached for the status row. Any number of tenant files works: the pool attaches them on
+ * demand, under SQLite's limit of 10 at once.
  *
  * @example
  * ```ts
@@ -51,12 +72,16 @@ export class TenantManager {
   readonly #alias: string
   readonly #allowMigrate: TenantManagerOptions['allowMigrate']
   readonly #meta: MetaStore
+  readonly #table: TableSchemaMapping | undefined
 
   constructor(options: TenantManagerOptions) {
     if (!options?.pool) throw new ConfigurationError('TenantManager: pool is required')
     this.#pool = options.pool
     const m = options.mapping
-    this.#mapping = m !== undefined && typeof m === 'object' && 'schemaFor' in m ? m : schemaMapping(m as Parameters<typeof schemaMapping>[0])
+    if (m instanceof TableSchemaMapping) this.#table = m
+    else if (m !== undefined && typeof m === 'object' && 'table' in m && !(m instanceof Map)) this.#table = new TableSchemaMapping(m)
+    this.#table?.bind(this.#pool)
+    this.#mapping = this.#table ?? toSchemaMapping(m as Exclude<typeof m, { table: string }>)
     this.#migrations = Object.freeze([...(options.migrations ?? [])])
     const seen = new Set<string>()
     for (const mig of this.#migrations) {
@@ -70,9 +95,27 @@ export class TenantManager {
     this.#meta = new MetaStore(this.#pool, options)
   }
 
-  /** The tenant's schema by the mapping (validated; no database access). */
+  /** The tenant's schema by the mapping (validated; no database access — a lookup table answers from its loaded copy). */
   schemaOf(key: string): string {
     return this.#mapping.schemaFor(key)
+  }
+
+  /** The key → schema mapping in use; share it with `tenantSchemaRouter` so routing agrees with provisioning. */
+  get mapping(): SchemaMapping {
+    return this.#mapping
+  }
+
+  /**
+   * Loads a lookup-table mapping (a no-op for conventions and in-memory lookups). Call it at
+   * start-up, before routing requests: until then every tenant is unknown to `schemaFor`.
+   *
+   * @example
+   * ```ts
+   * await sy.tenants.loadMapping()
+   * ```
+   */
+  async loadMapping(): Promise<void> {
+    await this.#table?.refresh()
   }
 
   /**
@@ -80,14 +123,18 @@ export class TenantManager {
    * every pending migration. Calling it again is harmless and finishes an interrupted
    * provisioning. The key is mapped and validated before any SQL is sent.
    *
+   * With a lookup-table mapping the key must be in the table, or `schema` given: it is then
+   * recorded there first.
+   *
    * @example
    * ```ts
    * const { schema, created, migrated } = await tenants.provision('acme')
    * // 'tenant_acme', true, ['001_orders']
+   * await lookupTenants.provision('globex', { schema: 'globex_eu' })
    * ```
    */
-  async provision(key: string): Promise<ProvisionResult> {
-    const schema = this.#mapping.schemaFor(key)
+  async provision(key: string, options: ProvisionOptions = {}): Promise<ProvisionResult> {
+    const schema = await this.#schemaForProvision(key, options.schema)
     await this.#meta.ensure()
     let created = false
     try {
@@ -98,9 +145,14 @@ export class TenantManager {
       if (!(await this.#pool.listSchemas()).includes(schema)) throw err
     }
     await this.#meta.register(key, schema)
-    const applied = (await this.#meta.applied()).get(key) ?? new Set<string>()
-    const result = await this.#migrateTenant(key, schema, this.#pending(applied, this.#disallowed()))
-    if (result.failure) throw new TenantMigrationError(key, result.failure.migration, result.failure.error)
+    const statuses = (await this.#meta.statuses(key)).get(key)
+    const { pending, interrupted } = this.#pending(key, statuses, this.#disallowed())
+    if (interrupted) throw interrupted
+    const result = await this.#migrateTenant(key, schema, pending)
+    if (result.failure) {
+      if (result.failure.error instanceof TenantMigrationInterruptedError) throw result.failure.error
+      throw new TenantMigrationError(key, result.failure.migration, result.failure.error)
+    }
     return { key, schema, created, migrated: result.applied }
   }
 
@@ -132,15 +184,18 @@ export class TenantManager {
     await this.#meta.ensure()
     const tenant = await this.#meta.tenant(key)
     if (!tenant) throw new UnknownTenantError(key)
-    await this.#pool.dropSchema(tenant.schema, { cascade: true })
+    // A registry row is data: it must pass validation before its name reaches DROP.
+    await this.#pool.dropSchema(validateSchemaName(tenant.schema), { cascade: true })
     await this.#meta.unregister(key)
+    await this.#table?.remove(key)
   }
 
   /**
    * Applies pending migrations to every registered tenant, `concurrency` tenants at a time.
-   * Each migration runs in its own transaction with the tenant's search path set locally and
-   * its status row written in that same transaction. A failing tenant is reported in
-   * `failed` and the others carry on; a rerun picks up only what is still pending.
+   * Each migration runs in its own transaction scoped to the tenant, its status row written
+   * in that same transaction (engines without transactional DDL: before and after it). A
+   * failing tenant is reported in `failed` and the others carry on; a rerun picks up only
+   * what is still pending, failed migrations included.
    *
    * @example
    * ```ts
@@ -152,16 +207,20 @@ export class TenantManager {
     const concurrency = options.concurrency ?? 4
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new ConfigurationError(`migrate(): concurrency must be a positive integer, got ${String(options.concurrency)}`)
     await this.#meta.ensure()
-    const [tenants, applied] = await Promise.all([this.#meta.tenants(options.tenants), this.#meta.applied()])
+    // Two queries whatever the number of tenants: the registry and every status row.
+    const [tenants, statuses] = await Promise.all([this.#meta.tenants(options.tenants), this.#meta.statuses()])
     const disallowed = this.#disallowed()
 
     const result: MigrateResult = { migrated: [], failed: [], skipped: [], disallowed: [...disallowed], notStarted: [] }
     const total = tenants.length
     let done = 0
-    const queue: { key: string; schema: string; pending: TenantMigration[] }[] = []
+    const queue: { key: string; schema: string; pending: PendingMigration[] }[] = []
     for (const t of tenants) {
-      const pending = this.#pending(applied.get(t.key) ?? new Set(), disallowed)
-      if (pending.length === 0) {
+      const { pending, interrupted } = this.#pending(t.key, statuses.get(t.key), disallowed)
+      if (interrupted) {
+        result.failed.push({ tenant: t.key, migration: interrupted.migration, error: interrupted })
+        options.onProgress?.({ tenant: t.key, status: 'failed', done: ++done, total, applied: [] })
+      } else if (pending.length === 0) {
         result.skipped.push(t.key)
         options.onProgress?.({ tenant: t.key, status: 'skipped', done: ++done, total, applied: [] })
       } else {
@@ -179,7 +238,7 @@ export class TenantManager {
           validateSchemaName(item.schema) // a registry row must pass validation before its name reaches SQL
           outcome = await this.#migrateTenant(item.key, item.schema, item.pending)
         } catch (err) {
-          outcome = { applied: [], failure: { tenant: item.key, migration: item.pending[0]!.name, error: err as Error } }
+          outcome = { applied: [], failure: { tenant: item.key, migration: item.pending[0]!.migration.name, error: err as Error } }
         }
         if (outcome.failure) result.failed.push(outcome.failure)
         else if (outcome.applied.length > 0) result.migrated.push(item.key)
@@ -205,25 +264,60 @@ export class TenantManager {
     await this.#meta.ensure()
     const tenant = await this.#meta.tenant(key)
     if (!tenant) throw new UnknownTenantError(key)
-    const applied = (await this.#meta.applied()).get(key) ?? new Set<string>()
-    const toRevert = this.#migrations.filter((m) => applied.has(m.name)).reverse().slice(0, options.steps ?? 1)
+    const schema = validateSchemaName(tenant.schema)
+    const statuses = (await this.#meta.statuses(key)).get(key)
+    const stuck = [...(statuses ?? [])].find(([, s]) => s.state === 'running' || s.state === 'reverting')
+    if (stuck) throw new TenantMigrationInterruptedError(key, stuck[0], stuck[1].state as 'running' | 'reverting', stuck[1].updatedAt)
+    const toRevert = this.#migrations.filter((m) => statuses?.get(m.name)?.state === 'applied').reverse().slice(0, options.steps ?? 1)
     const reverted: string[] = []
     for (const m of toRevert) {
       if (!m.down) throw new ConfigurationError(`Migration '${m.name}' has no down(); cannot roll tenant '${key}' back past it`)
-      try {
-        await this.#pool.transaction(
-          async (tx) => {
-            await this.#meta.unclaim(tx, key, m.name)
-            await m.down!(this.#db(tx, key, tenant.schema))
-          },
-          { schema: tenant.schema },
-        )
-      } catch (err) {
-        throw new TenantMigrationError(key, m.name, err)
+      if (this.#pool.capabilities.transactionalDdl) {
+        try {
+          await this.#pool.transaction(
+            async (tx) => {
+              await this.#meta.unclaim(tx, key, m.name)
+              await m.down!(this.#db(tx, key, schema))
+            },
+            { schema },
+          )
+        } catch (err) {
+          throw new TenantMigrationError(key, m.name, err)
+        }
+      } else {
+        // As with up: marked first, and left `reverting` (reported by migrate) if down fails half-way.
+        if (!(await this.#meta.startRevert(key, m.name))) throw new TenantMigrationError(key, m.name, new Error('its status changed while rolling back (another migrator?)'))
+        try {
+          await this.#pool.transaction((tx) => m.down!(this.#db(tx, key, schema)), { schema })
+        } catch (err) {
+          throw new TenantMigrationError(key, m.name, err)
+        }
+        await this.#meta.settle(key, m.name, { state: 'reverted' })
       }
       reverted.push(m.name)
     }
     return reverted
+  }
+
+  /**
+   * Settles a migration that {@link TenantMigrationInterruptedError} reported (engines
+   * without transactional DDL): `'applied'` when its changes are in place, `'pending'` when
+   * they are not, so the next `migrate` runs it again.
+   *
+   * @example
+   * ```ts
+   * const { failed } = await tenants.migrate()
+   * for (const f of failed) if (f.error instanceof TenantMigrationInterruptedError) console.warn(f.error.message)
+   * // after checking the tenant's tables by hand:
+   * await tenants.resolve('acme', '003_add_index', 'pending')
+   * ```
+   */
+  async resolve(key: string, migration: string, outcome: 'applied' | 'pending'): Promise<void> {
+    if (outcome !== 'applied' && outcome !== 'pending') throw new ConfigurationError(`resolve(): outcome must be 'applied' or 'pending', got ${String(outcome)}`)
+    await this.#meta.ensure()
+    const status = (await this.#meta.statuses(key)).get(key)?.get(migration)
+    if (!status) throw new ConfigurationError(`Tenant '${key}' has no status recorded for migration '${migration}'`)
+    await this.#meta.settle(key, migration, outcome === 'applied' ? { state: 'applied' } : { state: 'reverted' })
   }
 
   /** Migrations a router's allowMigrate refuses on this alias: they stay pending, in provision and migrate alike. */
@@ -231,16 +325,50 @@ export class TenantManager {
     return new Set(this.#migrations.filter((m) => this.#allowMigrate?.(this.#alias, { table: m.model }) === false).map((m) => m.name))
   }
 
-  #pending(applied: ReadonlySet<string>, disallowed: ReadonlySet<string>): TenantMigration[] {
-    return this.#migrations.filter((m) => !applied.has(m.name) && !disallowed.has(m.name))
+  /**
+   * What is left to apply for one tenant, in order. A `running`/`reverting` row (only
+   * non-transactional engines write them) stops the tenant: the first one is reported.
+   */
+  #pending(key: string, statuses: ReadonlyMap<string, MigrationStatus> | undefined, disallowed: ReadonlySet<string>): { pending: PendingMigration[]; interrupted?: TenantMigrationInterruptedError } {
+    const pending: PendingMigration[] = []
+    for (const m of this.#migrations) {
+      const previous = statuses?.get(m.name)
+      if (previous?.state === 'running' || previous?.state === 'reverting') {
+        return { pending: [], interrupted: new TenantMigrationInterruptedError(key, m.name, previous.state, previous.updatedAt) }
+      }
+      if (previous?.state !== 'applied' && !disallowed.has(m.name)) pending.push({ migration: m, previous })
+    }
+    return { pending }
   }
 
-  async #migrateTenant(key: string, schema: string, pending: readonly TenantMigration[]): Promise<{ applied: string[]; failure?: MigrationFailure }> {
+  async #schemaForProvision(key: string, schema: string | undefined): Promise<string> {
+    if (this.#table) {
+      if (typeof key !== 'string' || key.length === 0 || key.length > 255) throw new ConfigurationError(`provision(): a tenant key must be 1 to 255 characters, got ${JSON.stringify(key)}`)
+      if (schema !== undefined) await this.#table.assign(key, schema)
+      return this.#table.resolve(key)
+    }
+    const mapped = this.#mapping.schemaFor(key)
+    if (schema !== undefined && schema !== mapped) {
+      throw new ConfigurationError(`provision('${key}', { schema: '${schema}' }): the ${this.#mapping.description} maps this key to '${mapped}'; only a lookup table takes a schema per tenant`)
+    }
+    return mapped
+  }
+
+  async #migrateTenant(key: string, schema: string, pending: readonly PendingMigration[]): Promise<{ applied: string[]; failure?: MigrationFailure }> {
     const applied: string[] = []
-    for (const m of pending) {
+    for (const { migration: m, previous } of pending) {
+      if (!this.#pool.capabilities.transactionalDdl) {
+        const failure = await this.#applyNonTransactional(key, schema, m, previous?.state)
+        if (failure === 'skipped') continue
+        if (failure) return { applied, failure }
+        applied.push(m.name)
+        continue
+      }
       try {
         await this.#pool.transaction(
           async (tx) => {
+            // A leftover non-applied row (say, a `pending` left by hand) must not read as "applied by someone else".
+            if (previous !== undefined) await this.#meta.unclaim(tx, key, m.name)
             try {
               await this.#meta.claim(tx, key, m.name)
             } catch (err) {
@@ -260,6 +388,31 @@ export class TenantManager {
     return { applied }
   }
 
+  /**
+   * `running` → up → `applied`, or `failed` with the reason (retried by the next migrate).
+   * Returns nothing when applied, `skipped` when another migrator finished it meanwhile.
+   */
+  async #applyNonTransactional(key: string, schema: string, m: TenantMigration, previous: MigrationState | undefined): Promise<MigrationFailure | 'skipped' | undefined> {
+    const claim = await this.#meta.start(key, m.name, previous)
+    if (!claim.started) {
+      if (claim.state === 'applied') return 'skipped'
+      const now = (await this.#meta.statuses(key)).get(key)?.get(m.name)
+      const state = claim.state === 'reverting' ? 'reverting' : 'running'
+      return { tenant: key, migration: m.name, error: new TenantMigrationInterruptedError(key, m.name, state, now?.updatedAt ?? new Date()) }
+    }
+    try {
+      // The transaction still makes the migration's DML atomic; only its DDL commits early.
+      await this.#pool.transaction((tx) => m.up(this.#db(tx, key, schema)), { schema })
+    } catch (err) {
+      const message = (err as Error)?.message ?? String(err)
+      // If even this fails the row stays `running`, and the next migrate reports it as interrupted.
+      await this.#meta.settle(key, m.name, { state: 'failed', error: message }).catch(() => {})
+      return { tenant: key, migration: m.name, error: err as Error }
+    }
+    await this.#meta.settle(key, m.name, { state: 'applied' })
+    return undefined
+  }
+
   #db(tx: EngineTransaction, tenant: string, schema: string): TenantMigrationDb {
     const pool = this.#pool
     return {
@@ -267,7 +420,7 @@ export class TenantManager {
       schema,
       capabilities: pool.capabilities,
       quoteIdentifier: (name: string) => pool.quoteIdentifier(name),
-      // The transaction carries the tenant's search path; a per-statement schema override is ignored so a migration cannot step out of it.
+      // The transaction is scoped to the tenant; a per-statement schema override is ignored so a migration cannot step out of it.
       query: <R = Row>(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<R>> =>
         tx.query<R>(sql, params ?? [], options?.signal ? { signal: options.signal } : undefined),
     }

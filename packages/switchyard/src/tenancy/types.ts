@@ -1,16 +1,27 @@
 import type { EngineCapabilities, EnginePool, Queryable } from '../engines/types.js'
 import type { ModelMeta } from '../router/types.js'
 import type { SchemaLookup, SchemaMapping } from '../schema/schema-name.js'
+import type { TableMappingOptions } from './table-mapping.js'
 
 /**
  * What a migration's `up` and `down` receive: statements run on one connection inside the
- * migration's own transaction, whose search path is the tenant's schema (set locally, so it
- * is gone at COMMIT). Unqualified names therefore resolve in the tenant's schema.
+ * migration's own transaction, scoped to the tenant: a transaction-local search path on
+ * PostgreSQL, `USE tenant` on MySQL, a connection on the tenant's file on SQLite.
+ * Unqualified names therefore resolve in the tenant's schema on every engine.
+ *
+ * On engines without transactional DDL (MySQL, MariaDB) each DDL statement commits by
+ * itself: a migration that fails half-way leaves its first statements applied and is
+ * retried whole by the next `migrate`. Write such migrations to be re-runnable (`if not
+ * exists`) or keep one DDL statement per migration.
  */
 export interface TenantMigrationDb extends Queryable {
   /** The tenant key being migrated. */
   readonly tenant: string
-  /** The tenant's schema (a database on engines without schemas). */
+  /**
+   * The tenant's schema (a database on MySQL, a file on SQLite). Prefer unqualified names:
+   * on SQLite the migration's connection has the tenant's file as `main`, and this name
+   * does not resolve there.
+   */
   readonly schema: string
   readonly capabilities: EngineCapabilities
   quoteIdentifier(name: string): string
@@ -31,8 +42,12 @@ export interface TenantMigration {
 export interface TenantManagerOptions {
   /** An admin/write pool on the shared database (for schema-per-tenant) or the server (database-per-tenant on MySQL). */
   readonly pool: EnginePool
-  /** Tenant key → schema. A `SchemaMapping`, a naming convention (`'tenant_{key}'`, the default) or a lookup. */
-  readonly mapping?: SchemaMapping | string | SchemaLookup
+  /**
+   * Tenant key → schema: a naming convention (`'tenant_{key}'`, the default), a Map or
+   * function lookup, a `SchemaMapping`, or a lookup table (`{ table: 'tenant_schemas' }` or
+   * a shared `tableSchemaMapping(...)`) kept on `pool`.
+   */
+  readonly mapping?: SchemaMapping | string | SchemaLookup | TableMappingOptions
   readonly migrations?: readonly TenantMigration[]
   /** Alias of `pool`, as `allowMigrate` sees it. Default `default`. */
   readonly alias?: string
@@ -60,6 +75,11 @@ export interface ProvisionResult {
   readonly created: boolean
   /** Migrations applied by this call, in order. */
   readonly migrated: readonly string[]
+}
+
+export interface ProvisionOptions {
+  /** With a lookup-table mapping: the schema to record for this new tenant. Other mappings must agree with it. */
+  readonly schema?: string
 }
 
 export interface MigrateProgress {
@@ -92,7 +112,11 @@ export interface MigrationFailure {
 export interface MigrateResult {
   /** Tenants that got at least one migration and had none fail. */
   readonly migrated: string[]
-  /** One entry per tenant whose migration failed; its later migrations were not tried. */
+  /**
+   * One entry per tenant whose migration failed; its later migrations were not tried. An
+   * interrupted non-transactional migration is reported here with a
+   * `TenantMigrationInterruptedError` and is not run again until resolved.
+   */
   readonly failed: MigrationFailure[]
   /** Tenants with nothing to apply. */
   readonly skipped: string[]

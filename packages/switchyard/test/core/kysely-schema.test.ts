@@ -111,6 +111,22 @@ describe.skipIf(!ok)('Kysely under schema routing, and per-router strategies, on
     }
   })
 
+  it('sy.transaction under the transaction strategy sees the tenant schema, then the shared ones', async () => {
+    const viaTx = createSwitchyard({
+      databases: { default: postgres({ connectionString: db.connectionString, max: 1 }) },
+      routers: [tenantSchema],
+      schemaRouting: { strategy: 'transaction', sharedTables: { countries: 'shared' } },
+    })
+    try {
+      const rows = await withRouteContext({ tenant: 'b' }, () =>
+        viaTx.transaction(async (tx) => (await tx.read<{ tag: string; name: string }>('select o.tag, c.name from orders o join countries c on c.code = o.country limit 1')).rows),
+      )
+      expect(rows).toEqual([{ tag: 'b', name: 'France' }])
+    } finally {
+      await viaTx.close()
+    }
+  })
+
   it('a schema name that is not a plain identifier is refused before BEGIN runs', async () => {
     const evil = createSwitchyard({
       databases: { default: postgres({ connectionString: db.connectionString, max: 1 }) },

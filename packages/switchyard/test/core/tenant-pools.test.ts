@@ -113,6 +113,76 @@ describe.skipIf(!ok)(`${TENANTS} tenant databases behind a pool LRU`, () => {
     expect(rows[0]!.n).toBeLessThanOrEqual(40)
   }, 180_000)
 
+  it('holds real connections under a global cap below maxOpenPools × max (cap 10 < 20 pools × 2) under load over 40 databases', async () => {
+    const CAP = 10
+    const SPREAD = 40
+    // Tags this Switchyard's connections, so the sampler counts only them (the suite's other pools stay open).
+    const app = randomName('sy_cap')
+    const names = Array.from({ length: SPREAD }, (_, i) => dbName(i))
+    const capped = createSwitchyard({
+      databases: {},
+      routers: [tenantRouter],
+      maxOpenPools: 20,
+      maxConnections: CAP,
+      resolveAlias: (alias) => {
+        const m = /^tenant:t(\d+)$/.exec(alias)
+        if (!m || Number(m[1]) >= SPREAD) return undefined
+        return postgres({ connectionString: `postgres://${PG_USER}@${PG_HOST}:${PG_PORT}/${dbName(Number(m[1]))}?application_name=${app}`, max: 2 })
+      },
+    })
+    const countReal = (c: pg.Client) =>
+      c.query<{ n: number }>('select count(*)::int as n from pg_stat_activity where application_name = $1 and datname = any($2)', [app, names]).then((r) => r.rows[0]!.n)
+    const monitor = new pg.Client({ host: PG_HOST, port: PG_PORT, user: PG_USER, database: 'postgres' })
+    await monitor.connect()
+    let sampling = true
+    let maxReal = 0
+    let samples = 0
+    let maxBudget = 0
+    const sampler = (async () => {
+      while (sampling) {
+        maxReal = Math.max(maxReal, await countReal(monitor))
+        maxBudget = Math.max(maxBudget, capped.pools.stats().connectionBudgetUsed)
+        samples++
+      }
+    })()
+    let failures = 0
+    let queries = 0
+    try {
+      await Promise.all(
+        Array.from({ length: 40 }, async (_, w) => {
+          for (let i = 0; i < 25; i++) {
+            const tenant = `t${(w * 13 + i * 7) % SPREAD}`
+            await withRouteContext({ tenant }, async () => {
+              try {
+                const { rows } = await capped.read<{ tag: string }>('select tag, pg_sleep(0.005) from t')
+                expect(rows.map((r) => r.tag)).toEqual([tenant])
+                queries++
+              } catch (err) {
+                failures++
+                throw err
+              }
+            })
+          }
+        }),
+      )
+    } finally {
+      sampling = false
+      await sampler
+      await capped.close()
+    }
+    expect(failures).toBe(0)
+    expect(queries).toBe(1000)
+    expect(samples).toBeGreaterThan(20)
+    // The cap bound, not the pool count: 20 pools of 2 would have allowed 40.
+    expect(maxReal).toBeLessThanOrEqual(CAP)
+    expect(maxBudget).toBeLessThanOrEqual(CAP)
+    // And the load was real: several connections were in use at once.
+    expect(maxReal).toBeGreaterThanOrEqual(4)
+    // Closing gives every one of them back.
+    expect(await countReal(monitor)).toBe(0)
+    await monitor.end()
+  }, 180_000)
+
   it('an alias the resolver does not know is an UnknownAliasError, not another tenant', async () => {
     await expect(withRouteContext({ tenant: 'nobody' }, () => sy.read('select tag from t'))).rejects.toMatchObject({ code: 'UNKNOWN_ALIAS', alias: 'tenant:nobody' })
   })

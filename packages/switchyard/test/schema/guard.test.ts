@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { analyzeStatement, ensureParser, guardAnalyzed, qualifyAnalyzed, SchemaRouter, TenantIsolationError, type EnginePool } from '../../src/index.js'
+import { analyzeStatement, ensureParser, guardAnalyzed, localSearchPath, qualifyAnalyzed, SchemaRouter, TenantIsolationError, type EnginePool } from '../../src/index.js'
 import { postgres } from '../../src/engines/postgres/index.js'
 import { createTempPgDatabase, serviceAvailable, type TempDatabase } from '../../../../test-support/services.js'
 
@@ -67,6 +67,229 @@ describe('guard: explicit references to another schema, wherever they are', () =
   })
 })
 
+describe('guard: functions that run SQL, dump relations or take object names as text', () => {
+  it.each([
+    "select query_to_xml('select * from tenant_b.orders', true, false, '')",
+    "select query_to_xmlschema('select 1', true, false, '')",
+    "select query_to_xml_and_xmlschema('select * from orders', true, false, '')",
+    // Implicit regclass: no TypeCast node, the text names another tenant's table.
+    "select table_to_xml('tenant_b.orders', true, false, '')",
+    "select table_to_xmlschema('orders', true, false, '')",
+    "select table_to_xml_and_xmlschema('orders', true, false, '')",
+    "select cursor_to_xml('c', 10, true, false, '')",
+    "select schema_to_xml('tenant_b', true, false, '')",
+    "select database_to_xml(true, false, '')",
+    "select * from dblink('dbname=app', 'select * from tenant_b.orders') as t(id int)",
+    "select dblink_exec('dbname=app', 'drop schema tenant_b cascade')",
+    "select ts_stat('select body from tenant_b.docs')",
+    "select * from crosstab('select * from tenant_b.orders') as t(a int)",
+    "select pg_read_file('/etc/passwd')",
+    "select lo_get(16400)",
+    "select * from pg_ls_dir('.')",
+    "select pg_terminate_backend(123)",
+    'select * from pg_stat_get_activity(null)',
+    // Non-literal object names: could name any tenant's table or sequence.
+    "select to_regclass('tenant_' || 'b.orders')",
+    'select nextval($1)',
+    "select setval(16400, 1)",
+    "select currval(('tenant_' || 'b.seq')::regclass)",
+    "select pg_relation_size(concat('tenant_b', '.orders'))",
+    // Literal object names in another schema, wherever the name argument sits.
+    "select has_table_privilege('bob', 'tenant_b.orders', 'select')",
+    "select has_schema_privilege('tenant_b', 'usage')",
+    "select to_regnamespace('tenant_b')",
+    "select 'tenant_b'::regnamespace",
+    "select pg_total_relation_size('tenant_b.orders')",
+    "select nextval('tenant_b.orders_id_seq')",
+    "select pg_get_serial_sequence('tenant_b.orders', 'id')",
+  ])('refuses %s', (sql) => {
+    expect(() => guard(sql)).toThrow(TenantIsolationError)
+  })
+
+  it.each([
+    "select nextval('tenant_a.orders_id_seq')",
+    "select setval('orders_id_seq', $1)",
+    "select has_table_privilege('bob', 'tenant_a.orders', 'select')",
+    "select has_table_privilege('orders', 'select')",
+    "select pg_relation_size('shared.countries')",
+    "select has_schema_privilege('tenant_a', 'usage')",
+    "select 'shared'::regnamespace",
+    "select current_setting('work_mem')",
+    'select pg_advisory_xact_lock(1)',
+    "select lower('tenant_b.orders')",
+    'select c.oid::regclass from pg_catalog.pg_class c',
+  ])('allows %s', (sql) => {
+    expect(() => guard(sql)).not.toThrow()
+  })
+})
+
+describe('guard: transaction control and several statements in one text', () => {
+  it.each(['commit; select * from orders', 'rollback; delete from orders', 'begin', 'commit', 'savepoint s', 'rollback to savepoint s', 'release s', "prepare transaction 'x'"])(
+    'refuses %s',
+    (sql) => {
+      expect(() => guard(sql)).toThrow(TenantIsolationError)
+    },
+  )
+
+  it('refuses any multi-statement text, even when each statement alone would pass', () => {
+    expect(() => guard('select * from orders; select * from orders')).toThrow(/2 statements/)
+    expect(() => guard('commit; select * from orders')).toThrow(/statements|transaction control/)
+  })
+})
+
+describe('guard: session state that would outlive the statement on a pooled connection', () => {
+  it.each([
+    'create temp table orders (id int)',
+    'create temporary table scratch as select * from orders',
+    'select * into temp scratch from orders',
+    'create temp view v as select * from orders',
+    'create temp sequence s',
+    'declare c cursor with hold for select * from orders',
+    'prepare p as select * from orders',
+    'deallocate all',
+    'listen orders_changed',
+    'unlisten *',
+    "load 'auto_explain'",
+    'alter role current_user set search_path = tenant_b',
+    'alter database postgres set search_path = tenant_b',
+    'alter system set work_mem = 1',
+    'set role postgres',
+    'set local role postgres',
+    'set session authorization postgres',
+    'set statement_timeout = 0',
+    "set time zone 'UTC'",
+    'set session characteristics as transaction read only',
+    'reset all',
+    'reset work_mem',
+    'discard all',
+    'discard temp',
+    "select set_config('work_mem', '1MB', false)",
+    "select set_config('search_path', 'tenant_b', true)",
+  ])('refuses %s', (sql) => {
+    expect(() => guard(sql)).toThrow(TenantIsolationError)
+  })
+
+  it.each([
+    'create temp table scratch (id int) on commit drop',
+    'set local statement_timeout = 1000',
+    'set transaction isolation level serializable',
+    'declare c cursor for select * from orders',
+    'fetch 10 from c',
+    'close c',
+    'show search_path',
+    "select set_config('statement_timeout', '1s', true)",
+  ])('allows %s', (sql) => {
+    expect(() => guard(sql)).not.toThrow()
+  })
+
+  it('refuses EXECUTE (a prepared statement the guard never saw) and statements not confined to a schema', () => {
+    expect(() => guard('execute p')).toThrow(/cannot be checked/)
+    expect(() => guard('create role intruder')).toThrow(/not allowed in a schema-routed statement/)
+    expect(() => guard('drop owned by current_user')).toThrow(TenantIsolationError)
+    expect(() => guard("copy orders to '/tmp/orders.csv'")).toThrow(/server file or program/)
+    expect(() => guard("copy orders from program 'cat /etc/passwd'")).toThrow(/server file or program/)
+    expect(() => guard('copy orders to stdout')).not.toThrow()
+    for (const sql of ['drop extension dblink', 'create extension dblink', 'comment on database app is $$x$$', 'grant create on database app to public', 'alter database app owner to bob', 'drop event trigger t', 'alter extension dblink set schema tenant_a', 'create schema authorization bob']) {
+      expect(() => guard(sql), sql).toThrow(TenantIsolationError)
+    }
+    for (const sql of ['drop table orders', 'comment on table orders is $$x$$', 'grant select on orders to bob', 'alter table orders owner to bob', 'alter table orders rename to orders_old']) {
+      expect(() => guard(sql), sql).not.toThrow()
+    }
+  })
+
+  it('builds the local search path as the tenant, the shared schemas, pg_catalog, then pg_temp last', () => {
+    expect(localSearchPath(['tenant_a', 'shared'])).toBe('"tenant_a", "shared", pg_catalog, pg_temp')
+    expect(() => localSearchPath(['tenant_a", public, "x'])).toThrow(/Invalid schema name/)
+    expect(() => localSearchPath([])).toThrow(/names no schema/)
+  })
+})
+
+describe('guard: catalogs that hold other tenants data', () => {
+  it.each([
+    'select * from pg_stats',
+    "select most_common_vals from pg_catalog.pg_stats where tablename = 'orders'",
+    'select * from pg_catalog.pg_statistic',
+    'select * from pg_stats_ext',
+    'select query from pg_stat_activity',
+    'select * from pg_catalog.pg_locks',
+    'select query from pg_stat_statements',
+    'select * from pg_largeobject',
+    'select * from pg_user_mappings',
+    'select * from orders where exists (select 1 from pg_stats)',
+  ])('refuses %s', (sql) => {
+    expect(() => guard(sql)).toThrow(/other tenants' data/)
+  })
+
+  it('keeps the metadata catalogs readable, and pins unqualified ones to pg_catalog', () => {
+    expect(() => guard('select relname from pg_catalog.pg_class')).not.toThrow()
+    const sql = 'select relname from pg_class join orders on true'
+    expect(qualifyAnalyzed(sql, analyzeStatement(sql), 'tenant_a')).toBe('select relname from "pg_catalog".pg_class join "tenant_a".orders on true')
+  })
+})
+
+describe('guard: operators and three-part names', () => {
+  it.each([
+    'select 1 operator(tenant_b.+) 2',
+    'select * from orders order by id using operator(tenant_b.<)',
+    'select 1 where 2 operator(tenant_b.=) any (select id from orders)',
+    'select * from app.tenant_b.orders',
+    "select note collate tenant_b.german from orders",
+    'create index on orders (note tenant_b.text_ops)',
+    'select * from orders tablesample tenant_b.sampler (10)',
+  ])(
+    'refuses %s',
+    (sql) => {
+      expect(() => guard(sql)).toThrow(TenantIsolationError)
+    },
+  )
+
+  it.each(['select 1 operator(pg_catalog.+) 2', 'select note collate pg_catalog."C" from orders', 'select * from orders tablesample system (10)', 'select * from app.tenant_a.orders', 'select app.tenant_a.orders.id from app.tenant_a.orders', 'select app.shared.f()', 'select 1::app.tenant_a.mood'])(
+    'allows %s (the catalog part is the database, not a schema)',
+    (sql) => {
+      expect(() => guard(sql)).not.toThrow()
+    },
+  )
+})
+
+describe('qualify: names the qualifier cannot pin send the statement to the local search path', () => {
+  it.each([
+    ["select 'happy'::mood", /type mood/],
+    ['select calc_total(id) from orders', /function calc_total/],
+    ['create table t (m mood)', /type mood/],
+    ["select 'f(int)'::regprocedure", /regprocedure/],
+  ])('%s', (sql, reason) => {
+    const a = analyzeStatement(sql)
+    expect(a.searchPathDependent).toMatch(reason)
+  })
+
+  it.each([
+    "select count(*), now(), coalesce(max(id), 0), lower(note)::text, '1'::int4, '2024-01-01'::timestamptz, jsonb_build_object('a', 1) from orders",
+    'select id, row_number() over (order by id), string_agg(note, $1) from orders group by id',
+    'create table t (id serial primary key, at timestamptz default now(), data jsonb, n numeric(10, 2), u uuid default gen_random_uuid())',
+    'select * from generate_series(1, 3) g join orders on orders.id = g',
+    'select tenant_a.calc_total(id), 1::tenant_a.mood from orders',
+  ])('built-ins and qualified names stay on the fast path: %s', (sql) => {
+    const a = analyzeStatement(sql)
+    expect(a.searchPathDependent).toBeUndefined()
+    expect(a.unqualifiable).toBeUndefined()
+  })
+})
+
+describe('the rewrite cache is one bounded LRU over (schema, statement)', () => {
+  it('holds at most rewriteCacheSize rewrites in total, and one analysis per text', async () => {
+    const router = new SchemaRouter({ rewriteCacheSize: 3, cacheSize: 2 })
+    for (let i = 0; i < 10; i++) expect(await router.prepare('select * from orders', `tenant_${i}`)).toBe(`select * from "tenant_${i}".orders`)
+    expect(router.cacheSizes).toEqual({ analyses: 1, rewrites: 3 })
+    // Two analyses at most: the older texts are evicted with their rewrites.
+    for (const sql of ['select 1 from a', 'select 1 from b', 'select 1 from c']) await router.prepare(sql, 'tenant_0')
+    expect(router.cacheSizes).toEqual({ analyses: 2, rewrites: 2 })
+    // A refused statement is never cached, so it is refused again next time.
+    await expect(router.prepare('select * from tenant_b.orders', 'tenant_a')).rejects.toBeInstanceOf(TenantIsolationError)
+    await expect(router.prepare('select * from tenant_b.orders', 'tenant_a')).rejects.toBeInstanceOf(TenantIsolationError)
+    await expect(router.prepare('select * from orders', 'tenant_b; drop schema x')).rejects.toMatchObject({ code: 'INVALID_SCHEMA_NAME' })
+  })
+})
+
 describe('qualify: DML targets are tables even when a CTE has their name', () => {
   it('qualifies the target, while the body still reads the CTE', () => {
     const q = (sql: string) => qualifyAnalyzed(sql, analyzeStatement(sql), 'tenant_a')
@@ -101,6 +324,13 @@ describe.skipIf(!ok)('guard and qualify against a real database', () => {
       await pool.query(`create table ${s}.orders (id int primary key, owner text not null)`)
       await pool.query(`insert into ${s}.orders values (1, '${s}'), (2, '${s}')`)
     }
+    await pool.query(`create schema shared; create table shared.countries (code text primary key, name text not null); insert into shared.countries values ('fr', 'France')`)
+    // Same-named types and functions in public and in the tenant's schema: resolving through the
+    // connection's default path would pick public's.
+    await pool.query(`create type public.mood as enum ('public_mood'); create type tenant_a.mood as enum ('a_mood')`)
+    await pool.query(`create function public.whoami() returns text language sql as $$ select 'public' $$`)
+    await pool.query(`create function tenant_a.whoami() returns text language sql as $$ select 'tenant_a' $$`)
+    await pool.query(`create function shared.motto() returns text language sql as $$ select 'shared' $$`)
   })
 
   afterAll(async () => {
@@ -116,6 +346,79 @@ describe.skipIf(!ok)('guard and qualify against a real database', () => {
     }
     const { rows } = await pool.query<{ owner: string }>('select owner from tenant_b.orders order by id')
     expect(rows.map((r) => r.owner)).toEqual(['tenant_b', 'tenant_b'])
+  })
+
+  it('transaction control cannot end the tenant transaction and reach public: `commit; select ...` is refused', async () => {
+    for (const strategy of ['qualify', 'transaction'] as const) {
+      for (const sql of ['commit; select * from orders', 'rollback; delete from orders', 'select 1; select * from orders', 'commit']) {
+        const outcome = await router.run<{ owner: string }>(pool, sql, [], 'tenant_a', { strategy }).then(
+          (r) => r.rows.map((row) => row.owner).join(','),
+          (e: unknown) => e,
+        )
+        expect(outcome).toBeInstanceOf(TenantIsolationError)
+      }
+    }
+    expect((await pool.query('select count(*)::int as n from public.orders')).rows).toEqual([{ n: 2 }])
+  })
+
+  it("a temporary table left on a pooled connection never shadows the tenant's table, and routed code cannot create one", async () => {
+    const one = postgres({ connectionString: db.connectionString, max: 1 }).createPool()
+    try {
+      // Unrouted code leaves a session-level temporary table on the only connection.
+      await one.query(`create temp table orders (id int, owner text); insert into orders values (1, 'TEMP'), (2, 'TEMP')`)
+      for (const strategy of ['qualify', 'transaction'] as const) {
+        const { rows } = await router.run<{ owner: string }>(one, 'select owner from orders order by id', [], 'tenant_a', { strategy })
+        expect(rows.map((r) => r.owner)).toEqual(['tenant_a', 'tenant_a'])
+        await expect(router.run(one, 'create temp table orders (id int)', [], 'tenant_b', { strategy })).rejects.toThrow(/temporary object orders/)
+        await expect(router.run(one, 'select * from pg_temp.orders', [], 'tenant_b', { strategy })).rejects.toBeInstanceOf(TenantIsolationError)
+      }
+      // A transaction-scoped one is fine: it is gone at commit.
+      await router.run(one, 'create temp table scratch (id int) on commit drop', [], 'tenant_a', { strategy: 'transaction' })
+      expect((await one.query(`select count(*)::int as n from pg_class where relname = 'scratch'`)).rows).toEqual([{ n: 0 }])
+    } finally {
+      await one.close()
+    }
+  })
+
+  it('the transaction strategy finds shared tables and functions through the local search path', async () => {
+    const viaPath = new SchemaRouter({ strategy: 'transaction', shared: ['shared'] })
+    const { rows } = await viaPath.run<{ owner: string; name: string; motto: string }>(
+      pool,
+      'select o.owner, c.name, motto() as motto from orders o join countries c on c.code = $1 where o.id = 1',
+      ['fr'],
+      'tenant_a',
+    )
+    expect(rows).toEqual([{ owner: 'tenant_a', name: 'France', motto: 'shared' }])
+    // Under qualify, shared tables are named in sharedTables.
+    const qualify = new SchemaRouter({ shared: ['shared'], sharedTables: { countries: 'shared' } })
+    const q = await qualify.run<{ name: string }>(pool, 'select name from countries', [], 'tenant_b')
+    expect(q.rows).toEqual([{ name: 'France' }])
+  })
+
+  it("objects created through the local search path land in the tenant's schema", async () => {
+    await router.run(pool, 'create table notes (id int)', [], 'tenant_a', { strategy: 'transaction' })
+    await router.run(pool, "create type tenant_level as enum ('gold')", [], 'tenant_a')
+    const { rows } = await pool.query<{ nspname: string }>(
+      `select n.nspname from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relname = 'notes'
+       union all select n.nspname from pg_type t join pg_namespace n on n.oid = t.typnamespace where t.typname = 'tenant_level'`,
+    )
+    expect(rows).toEqual([{ nspname: 'tenant_a' }, { nspname: 'tenant_a' }])
+  })
+
+  it("under qualify, user types and functions resolve in the tenant's schema, not public", async () => {
+    for (const strategy of ['qualify', 'transaction'] as const) {
+      const { rows } = await router.run<{ w: string; m: string }>(pool, "select whoami() as w, 'a_mood'::mood::text as m from orders where id = 1", [], 'tenant_a', { strategy })
+      expect(rows).toEqual([{ w: 'tenant_a', m: 'a_mood' }])
+    }
+  })
+
+  it('refuses data-leaking catalogs and SQL-running functions against the real server', async () => {
+    for (const sql of ['select * from pg_stats', 'select query from pg_stat_activity', "select query_to_xml('select * from tenant_b.orders', true, false, '')", "select table_to_xml('tenant_b.orders', true, false, '')"]) {
+      await expect(router.run(pool, sql, [], 'tenant_a')).rejects.toBeInstanceOf(TenantIsolationError)
+    }
+    // Unqualified catalog relations are pinned to pg_catalog, whatever the tenant has.
+    const { rows } = await router.run<{ n: number }>(pool, "select count(*)::int as n from pg_namespace where nspname = 'tenant_a'", [], 'tenant_a')
+    expect(rows).toEqual([{ n: 1 }])
   })
 
   it('a DML target shadowed by a CTE writes the tenant table, never public', async () => {

@@ -125,6 +125,103 @@ describe.skipIf(!ok)(`schema routing isolation: ${TENANTS} tenant schemas, ${QUE
     expect(rows).toEqual([{ n: 0 }])
   }, 180_000)
 
+  it('through Kysely too: every row carries the asking tenant, with aborted transactions, failures and cancellations mixed in', async () => {
+    const kysely = sy.kysely<DB>()
+    const kyselyTx = viaTransaction.kysely<DB>()
+    const counts = { builder: 0, strategyTx: 0, raw: 0, abortedTx: 0, failed: 0, cancelled: 0, crossTenantRefused: 0 }
+    const wrong: string[] = []
+    const check = (tenant: string, rows: readonly { tenant: string }[]) => {
+      if (rows.length === 0) wrong.push(`${tenant}: no rows`)
+      for (const r of rows) if (r.tenant !== tenant) wrong.push(`${tenant} saw ${r.tenant}`)
+    }
+    let next = 0
+    const worker = async () => {
+      for (;;) {
+        const n = next++
+        if (n >= QUERIES) return
+        const tenant = tenantKey((n * 7919 + 13) % TENANTS)
+        await withRouteContext({ tenant }, async () => {
+          const kind = n % 20
+          if (kind < 12) {
+            check(tenant, await kysely.selectFrom('orders').select(['tenant']).where('id', '=', (n % 5) + 1).execute())
+            counts.builder++
+          } else if (kind < 14) {
+            check(tenant, await kyselyTx.selectFrom('orders').select(['tenant', 'amount']).orderBy('id').execute())
+            counts.strategyTx++
+          } else if (kind < 16) {
+            const { rows } = await ksql<{ tenant: string }>`select tenant from orders where id <= ${3}`.execute(kysely)
+            check(tenant, rows)
+            counts.raw++
+          } else if (kind === 16) {
+            await kysely
+              .transaction()
+              .execute(async (trx) => {
+                check(tenant, await trx.selectFrom('orders').select('tenant').execute())
+                await trx.updateTable('orders').set((eb) => ({ amount: eb('amount', '+', 1) })).where('id', '=', 1).execute()
+                throw new Error('abort this transaction')
+              })
+              .catch((e: Error) => {
+                if (e.message !== 'abort this transaction') throw e
+              })
+            counts.abortedTx++
+          } else if (kind === 17) {
+            await kysely
+              .selectFrom('orders')
+              .select('tenant')
+              .where('id', '=', ksql<number>`${'not a number'}::int`)
+              .execute()
+              .then(
+                () => wrong.push('a failing statement succeeded'),
+                () => counts.failed++,
+              )
+          } else if (kind === 18) {
+            // Kysely has no AbortSignal: the server cancels the statement (statement_timeout), inside a transaction.
+            await kysely
+              .transaction()
+              .execute(async (trx) => {
+                await ksql`set local statement_timeout = 5`.execute(trx)
+                const { rows } = await ksql<{ tenant: string }>`select tenant, pg_sleep(0.05) from orders where id = 1`.execute(trx)
+                check(tenant, rows)
+              })
+              .then(
+                () => wrong.push('a cancelled statement succeeded'),
+                (e: Error) => {
+                  if (/statement timeout|cancel/i.test(e.message)) counts.cancelled++
+                  else throw e
+                },
+              )
+          } else {
+            const other = tenant === 't0' ? 't1' : 't0'
+            await kysely
+              .withSchema(`tenant_${other}`)
+              .selectFrom('orders')
+              .select('tenant')
+              .execute()
+              .then(
+                () => wrong.push(`${tenant} read tenant_${other}`),
+                (e: unknown) => {
+                  if (e instanceof TenantIsolationError) counts.crossTenantRefused++
+                  else throw e
+                },
+              )
+          }
+        })
+      }
+    }
+    await Promise.all(Array.from({ length: 40 }, worker))
+    expect(wrong).toEqual([])
+    expect(counts.builder + counts.strategyTx + counts.raw + counts.abortedTx + counts.failed + counts.cancelled + counts.crossTenantRefused).toBe(QUERIES)
+    expect(counts.failed).toBe(QUERIES / 20)
+    expect(counts.cancelled).toBe(QUERIES / 20)
+    expect(counts.crossTenantRefused).toBe(QUERIES / 20)
+    expect(counts.abortedTx).toBe(QUERIES / 20)
+    // The aborted transactions' updates never landed anywhere, and every pooled connection is clean.
+    for (const t of ['t0', 't1', 't2']) {
+      const { rows } = await sy.on('default').read<{ n: number }>(`select count(*)::int as n from tenant_${t}.orders where amount % 10 <> 0`)
+      expect(rows).toEqual([{ n: 0 }])
+    }
+  }, 180_000)
+
   it('no pooled connection is left with a tenant search_path', async () => {
     const paths = await Promise.all(Array.from({ length: 10 }, () => sy.on('default').read<{ search_path: string }>('show search_path')))
     for (const p of paths) expect(p.rows[0]?.search_path).not.toMatch(/tenant_/)

@@ -66,3 +66,51 @@ describe('schema routing on SQLite attached files', () => {
     expect(rows).toEqual([{ tag: 'b' }])
   })
 })
+
+describe('SQLite schema files beyond the attachment limit', () => {
+  let dir: string
+  let file: string
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'sy-attached-many-'))
+    file = join(dir, 'main.sqlite')
+  })
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('routes to 30 tenant files with at most 10 attached, and finds a file another process created later', async () => {
+    const routers = [{ schemaFor: (ctx: { tenant?: string }) => (ctx.tenant ? `tenant_${ctx.tenant}` : undefined) }]
+    const sy = createSwitchyard({ databases: { default: sqlite({ filename: file }) }, routers })
+    const other = sqlite({ filename: file }).createPool()
+    try {
+      const tenants = Array.from({ length: 30 }, (_, i) => `m${i}`)
+      for (const t of tenants) {
+        const lease = await sy.pools.acquire('default')
+        try {
+          await lease.pool.createSchema(`tenant_${t}`)
+        } finally {
+          lease.release()
+        }
+        await withRouteContext({ tenant: t }, () => sy.write('create table orders (id integer primary key, tag text not null)'))
+        await withRouteContext({ tenant: t }, () => sy.write('insert into orders (tag) values (?)', [t]))
+      }
+      for (const t of [...tenants].reverse()) {
+        const { rows } = await withRouteContext({ tenant: t }, () => sy.read<{ tag: string }>('select o.tag from orders o'))
+        expect(rows).toEqual([{ tag: t }])
+      }
+      const attached = await sy.on('default').read<{ n: number }>(`select count(*) as n from pragma_database_list where name like 'tenant_%'`)
+      expect(attached.rows[0]!.n).toBeLessThanOrEqual(10)
+
+      // Asked for before it exists, then created through another pool: found on the next statement.
+      await expect(withRouteContext({ tenant: 'late' }, () => sy.read('select tag from orders'))).rejects.toThrow(/no such table/)
+      await other.createSchema('tenant_late')
+      await other.query(`create table "tenant_late".orders (id integer primary key, tag text not null)`)
+      await other.query(`insert into "tenant_late".orders (tag) values ('late')`)
+      const late = await withRouteContext({ tenant: 'late' }, () => sy.read<{ tag: string }>('select tag from orders'))
+      expect(late.rows).toEqual([{ tag: 'late' }])
+    } finally {
+      await other.close()
+      await sy.close()
+    }
+  })
+})

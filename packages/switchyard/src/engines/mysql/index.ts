@@ -9,15 +9,23 @@ export type MysqlConnectionDetails = NetworkConnectionDetails
  * A MySQL or MariaDB database on `mysql2`. Nothing connects until the pool is first used.
  * Placeholders are `?`; "schemas" are databases.
  *
+ * An AbortSignal cancels a running statement with `KILL QUERY`, sent on a connection of its
+ * own so it can never reach another caller's statement.
+ *
  * @example
  * ```ts
  * import { createSwitchyard } from 'switchyard'
  * import { mysql } from 'switchyard/mysql'
  *
  * const sy = createSwitchyard({
- *   databases: { default: mysql({ host: '127.0.0.1', user: 'root', database: 'shop', max: 10 }) },
+ *   databases: { default: mysql({ host: '127.0.0.1', port: 3306, user: 'root', max: 10 }) },
  * })
- * await sy.write('insert into orders (id) values (?)', [1])
+ * const controller = new AbortController()
+ * setTimeout(() => controller.abort(), 100)
+ * const slow = sy.read('select sleep(5)', [], { signal: controller.signal }).catch((err) => err.code)
+ * const { rows } = await sy.read('select ? + 1 as answer', [41])
+ * console.log(rows, await slow) // [ { answer: 42 } ] QUERY_CANCELLED, after ~100 ms
+ * await sy.close()
  * ```
  */
 export function mysql(details: MysqlConnectionDetails): EngineSpec {

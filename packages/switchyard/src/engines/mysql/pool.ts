@@ -1,6 +1,6 @@
-import type { FieldPacket, Pool, PoolConnection, PoolOptions, ResultSetHeader } from 'mysql2/promise'
-import { createPool } from 'mysql2/promise'
-import { SwitchyardError } from '../../errors.js'
+import type { ConnectionOptions, FieldPacket, Pool, PoolConnection, PoolOptions, ResultSetHeader } from 'mysql2/promise'
+import { createConnection, createPool } from 'mysql2/promise'
+import { PoolClosedError, QueryCancelledError } from '../../errors.js'
 import type {
   EngineCapabilities,
   EnginePool,
@@ -12,7 +12,7 @@ import type {
   TableInfo,
   TransactionOptions,
 } from '../types.js'
-import { SavepointTransaction, quoteWith } from '../shared/transaction.js'
+import { SavepointTransaction, attachRollbackError, quoteWith, throwIfAborted } from '../shared/transaction.js'
 import { isConnectionFailure, toConnectionError, toQueryError } from './errors.js'
 import { SYSTEM_DATABASES, introspectMysql, mysqlTypeName } from './introspect.js'
 
@@ -25,7 +25,17 @@ export const MYSQL_CAPABILITIES: EngineCapabilities = Object.freeze({
   placeholders: 'question',
   identifierQuote: '`',
   schemaScoping: 'database',
+  cancellation: true,
+  // InnoDB's REPEATABLE READ: a plain select inside a transaction keeps reading the snapshot
+  // of its first read and misses rows other transactions committed since.
+  currentReadClause: ' lock in share mode',
 })
+
+/** ER_QUERY_INTERRUPTED: what a statement stopped by KILL QUERY fails with. */
+const QUERY_INTERRUPTED = 1317
+
+/** Pool-only options a single mysql2 Connection warns about. */
+const POOL_ONLY_OPTIONS = new Set(['connectionLimit', 'waitForConnections', 'queueLimit', 'maxIdle', 'idleTimeout', 'enableKeepAlive', 'keepAliveInitialDelay'])
 
 function toResult<R>(rows: unknown, fields: FieldPacket[] | undefined): QueryResult<R> {
   if (Array.isArray(rows)) {
@@ -40,8 +50,11 @@ export class MysqlPool implements EnginePool {
   readonly engine = 'mysql'
   readonly capabilities = MYSQL_CAPABILITIES
   readonly #pool: Pool
+  /** For the short-lived connections that send KILL QUERY: outside the pool, whose slots may all be busy. */
+  readonly #killConfig: ConnectionOptions
   #inFlight = 0
   readonly #discard = new WeakSet<PoolConnection>()
+  readonly #destroyed = new WeakSet<PoolConnection>()
   #idle: (() => void)[] = []
   #closing: Promise<void> | undefined
 
@@ -52,9 +65,13 @@ export class MysqlPool implements EnginePool {
     private readonly homeDatabase: string | undefined,
   ) {
     this.#pool = createPool(config)
+    const single = Object.fromEntries(Object.entries(config).filter(([k]) => !POOL_ONLY_OPTIONS.has(k) && k !== 'database'))
+    this.#killConfig = Object.freeze(single as ConnectionOptions)
   }
 
   async query<R = Row>(sql: string, params: readonly unknown[] = [], options?: QueryOptions): Promise<QueryResult<R>> {
+    // Before taking a connection: a cancelled caller must not wait in the pool's queue.
+    throwIfAborted(options?.signal)
     return this.#withConnection(async (conn) => {
       if (options?.schema === undefined) return this.#run<R>(conn, sql, params, options?.signal)
       return this.#inDatabase(conn, options.schema, () => this.#run<R>(conn, sql, params, options.signal))
@@ -70,7 +87,14 @@ export class MysqlPool implements EnginePool {
           await this.#run(conn, 'COMMIT', [])
           return result
         } catch (err) {
-          await conn.query('ROLLBACK')
+          try {
+            await conn.query('ROLLBACK')
+          } catch (rollbackErr) {
+            // Never hand a connection with a transaction in an unknown state to the next
+            // caller; and the caller gets the error that caused the rollback, not this one.
+            this.#discard.add(conn)
+            attachRollbackError(err, isConnectionFailure(rollbackErr) ? toConnectionError(rollbackErr, this.target) : toQueryError(rollbackErr))
+          }
           throw err
         }
       }
@@ -118,7 +142,7 @@ export class MysqlPool implements EnginePool {
   }
 
   async #withConnection<T>(fn: (conn: PoolConnection) => Promise<T>): Promise<T> {
-    if (this.#closing) throw new SwitchyardError('POOL_CLOSED', `MySQL pool for ${this.target} is closed`)
+    if (this.#closing) throw new PoolClosedError(`MySQL pool for ${this.target}`)
     this.#inFlight++
     let conn: PoolConnection | undefined
     let broken = false
@@ -133,7 +157,7 @@ export class MysqlPool implements EnginePool {
       broken = isConnectionFailure((err as { cause?: unknown }).cause ?? err)
       throw err
     } finally {
-      if (conn) {
+      if (conn && !this.#destroyed.has(conn)) {
         if (broken || this.#discard.has(conn)) conn.destroy()
         else conn.release()
       }
@@ -157,20 +181,65 @@ export class MysqlPool implements EnginePool {
     }
   }
 
+  /**
+   * Runs one statement. When its signal fires, `KILL QUERY` goes out on a connection of its
+   * own (never through the pool: queued there it could land after this statement, on the next
+   * one run on this thread — another caller's), and the statement does not settle until the
+   * kill has landed and the connection is known clean, so no late kill can hit a later statement.
+   */
   async #run<R>(conn: PoolConnection, sql: string, params: readonly unknown[], signal?: AbortSignal): Promise<QueryResult<R>> {
-    signal?.throwIfAborted()
+    throwIfAborted(signal)
+    let killing: Promise<boolean> | undefined
     const onAbort = () => {
-      // KILL QUERY from another connection stops the statement and leaves this connection usable.
-      this.#pool.query(`KILL QUERY ${Number(conn.threadId)}`).catch(() => {})
+      killing = this.#killQuery(conn)
     }
     signal?.addEventListener('abort', onAbort, { once: true })
+    let outcome: { ok: true; value: QueryResult<R> } | { ok: false; error: unknown }
     try {
       const [rows, fields] = await conn.query(sql, params as unknown[])
-      return toResult<R>(rows, fields)
+      outcome = { ok: true, value: toResult<R>(rows, fields) }
     } catch (err) {
-      throw toQueryError(err)
+      outcome = { ok: false, error: err }
     } finally {
       signal?.removeEventListener('abort', onAbort)
+    }
+    if (killing) await this.#afterKill(conn, await killing)
+    if (outcome.ok) return outcome.value
+    const e = outcome.error as { errno?: number }
+    if (killing && e.errno === QUERY_INTERRUPTED) {
+      throw new QueryCancelledError('The statement was cancelled on the server by its AbortSignal', { cause: outcome.error })
+    }
+    throw toQueryError(outcome.error)
+  }
+
+  /** Sends KILL QUERY for the statement running on `conn`; false if it could not be sent. */
+  async #killQuery(conn: PoolConnection): Promise<boolean> {
+    let killer: Awaited<ReturnType<typeof createConnection>> | undefined
+    try {
+      killer = await createConnection(this.#killConfig)
+      await killer.query(`KILL QUERY ${Number(conn.threadId)}`)
+      return true
+    } catch {
+      // No spare connection on the server: closing the socket is the only way left to stop
+      // waiting. The statement then fails with a lost connection, and the connection is gone.
+      this.#destroyed.add(conn)
+      conn.destroy()
+      return false
+    } finally {
+      await killer?.end().catch(() => {})
+    }
+  }
+
+  /**
+   * A kill that arrived after its statement had finished may be left pending on the idle
+   * thread; a probe consumes it. A connection that fails the probe is not reused.
+   */
+  async #afterKill(conn: PoolConnection, killed: boolean): Promise<void> {
+    if (!killed || this.#destroyed.has(conn)) return
+    try {
+      await conn.query('do 1')
+    } catch {
+      this.#discard.add(conn)
     }
   }
 }

@@ -18,8 +18,12 @@ export type PgliteConnectionDetails =
  * import { createSwitchyard } from 'switchyard'
  * import { pglite } from 'switchyard/pglite'
  *
- * const sy = createSwitchyard({ databases: { default: pglite({ dataDir: './.data/app' }) } })
- * await sy.write('create table if not exists notes (body text)')
+ * // pglite() alone is in memory; pglite({ dataDir: './.data/app' }) keeps the data on disk.
+ * const sy = createSwitchyard({ databases: { default: pglite() } })
+ * await sy.write('create table notes (id serial primary key, body text not null)')
+ * await sy.write('insert into notes (body) values ($1)', ['hello'])
+ * const { rows } = await sy.read('select body from notes') // [ { body: 'hello' } ]
+ * await sy.close()
  * ```
  */
 export function pglite(details: PgliteConnectionDetails = {}): EngineSpec {

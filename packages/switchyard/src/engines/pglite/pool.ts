@@ -1,5 +1,5 @@
 import type { PGlite, Results, Transaction } from '@electric-sql/pglite'
-import { SwitchyardError } from '../../errors.js'
+import { PoolClosedError, SwitchyardError } from '../../errors.js'
 import type {
   EngineCapabilities,
   EnginePool,
@@ -11,7 +11,8 @@ import type {
   TableInfo,
   TransactionOptions,
 } from '../types.js'
-import { SavepointTransaction, quoteWith } from '../shared/transaction.js'
+import { SavepointTransaction, attachRollbackError, quoteWith, throwIfAborted } from '../shared/transaction.js'
+import { localSearchPath } from '../../schema/search-path.js'
 import { toConnectionError, toQueryError } from './errors.js'
 import { introspectPglite, pgTypeName, postgresSchemas } from './introspect.js'
 
@@ -24,6 +25,7 @@ export const PGLITE_CAPABILITIES: EngineCapabilities = Object.freeze({
   placeholders: 'numbered',
   identifierQuote: '"',
   schemaScoping: 'search-path',
+  cancellation: false,
 })
 
 type Runner = Pick<PGlite, 'query'> | Transaction
@@ -56,23 +58,50 @@ export class PglitePool implements EnginePool {
   ) {}
 
   query<R = Row>(sql: string, params: readonly unknown[] = [], options?: QueryOptions): Promise<QueryResult<R>> {
-    if (options?.schema !== undefined) {
-      return this.transaction((tx) => tx.query<R>(sql, params), { schema: options.schema })
+    if (options?.schema !== undefined || options?.searchPath !== undefined) {
+      return this.transaction((tx) => tx.query<R>(sql, params), { schema: options.schema, searchPath: options.searchPath })
     }
     return this.#track(async (db) => {
-      options?.signal?.throwIfAborted()
+      // One in-process connection cannot be interrupted mid-statement; a signal counts only before it starts.
+      throwIfAborted(options?.signal)
       return run<R>(db, sql, params)
     })
   }
 
   transaction<T>(fn: (tx: EngineTransaction) => Promise<T>, options?: TransactionOptions): Promise<T> {
-    return this.#track((db) =>
-      db.transaction(async (raw) => {
-        if (options?.readOnly) await run(raw, 'SET TRANSACTION READ ONLY', [])
-        if (options?.schema !== undefined) await run(raw, `select set_config('search_path', $1, true)`, [this.quoteIdentifier(options.schema)])
-        return fn(new SavepointTransaction((sql, params) => run(raw, sql, params)))
-      }),
-    )
+    return this.#track(async (db) => {
+      // PGlite rolls back by itself, but a failed ROLLBACK there replaces the body's error; we
+      // roll back first so the caller always gets the error that caused it.
+      let body: { readonly error: unknown } | undefined
+      try {
+        return await db.transaction(async (raw) => {
+          if (options?.readOnly) await run(raw, 'SET TRANSACTION READ ONLY', [])
+          // Validated names, pg_catalog first and pg_temp last (see localSearchPath); local to this transaction.
+          const searchPath = options?.searchPath ?? (options?.schema !== undefined ? [options.schema] : undefined)
+          if (searchPath !== undefined) await run(raw, `select set_config('search_path', $1, true)`, [localSearchPath(searchPath)])
+          try {
+            return await fn(
+              new SavepointTransaction(async (sql, params, o) => {
+                throwIfAborted(o?.signal)
+                return run(raw, sql, params)
+              }),
+            )
+          } catch (err) {
+            body = { error: err }
+            try {
+              await raw.rollback()
+            } catch (rollbackErr) {
+              attachRollbackError(err, toQueryError(rollbackErr))
+            }
+            throw err
+          }
+        })
+      } catch (err) {
+        if (body) throw body.error
+        // BEGIN or COMMIT failed inside PGlite.
+        throw err instanceof SwitchyardError ? err : toQueryError(err)
+      }
+    })
   }
 
   async checkConnection(): Promise<void> {
@@ -112,7 +141,7 @@ export class PglitePool implements EnginePool {
   }
 
   async #track<T>(fn: (db: PGlite) => Promise<T>): Promise<T> {
-    if (this.#closing) throw new SwitchyardError('POOL_CLOSED', `PGlite pool for ${this.target} is closed`)
+    if (this.#closing) throw new PoolClosedError(`PGlite pool for ${this.target}`)
     this.#inFlight++
     try {
       return await fn(await this.#connect())

@@ -1,5 +1,5 @@
 import type pg from 'pg'
-import { ConfigurationError } from '../../errors.js'
+import { ConfigurationError, type ConnectionError } from '../../errors.js'
 import type { EngineSpec, NetworkConnectionDetails } from '../types.js'
 import { POSTGRES_CAPABILITIES, PostgresPool } from './pool.js'
 
@@ -8,18 +8,26 @@ export type PostgresConnectionDetails = NetworkConnectionDetails
 /**
  * A PostgreSQL database on `pg`. Nothing connects until the pool is first used.
  *
+ * Connection failures are {@link ConnectionError}s with distinct codes (HOST_UNREACHABLE,
+ * AUTHENTICATION_FAILED, DATABASE_NOT_FOUND, CONNECTION_TIMEOUT); a pool whose connections
+ * all stay busy for `connectTimeoutMs` fails with POOL_EXHAUSTED instead.
+ *
  * @example
  * ```ts
  * import { createSwitchyard } from 'switchyard'
  * import { postgres } from 'switchyard/postgres'
  *
+ * // Either form; here both name the same server's `postgres` database.
+ * const primary = postgres({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres', max: 10 })
+ * const replica = postgres({ host: '127.0.0.1', port: 5432, database: 'postgres', user: 'postgres', connectTimeoutMs: 2_000 })
  * const sy = createSwitchyard({
- *   databases: {
- *     default: postgres({ connectionString: 'postgres://app@127.0.0.1/app', max: 10 }),
- *     replica: postgres({ host: '127.0.0.1', database: 'app_replica', user: 'app' }),
- *   },
+ *   databases: { default: primary, replica },
+ *   routers: [{ dbForRead: () => 'replica' }],
  * })
- * const { rows } = await sy.read('select * from orders where id = $1', [42])
+ * await sy.write('create temporary table if not exists sy_example (id int)') // on 'default'
+ * const { rows, alias } = await sy.read('select $1::int as answer', [42])   // on 'replica'
+ * console.log(rows, alias) // [ { answer: 42 } ] replica
+ * await sy.close()
  * ```
  */
 export function postgres(details: PostgresConnectionDetails): EngineSpec {

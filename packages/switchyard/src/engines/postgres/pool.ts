@@ -1,4 +1,5 @@
 import pg from 'pg'
+import { PoolClosedError, PoolExhaustedError, QueryCancelledError, type QueryError, type SwitchyardError } from '../../errors.js'
 import type {
   EngineCapabilities,
   EnginePool,
@@ -11,7 +12,8 @@ import type {
   TableInfo,
   TransactionOptions,
 } from '../types.js'
-import { SavepointTransaction, quoteWith } from '../shared/transaction.js'
+import { SavepointTransaction, attachRollbackError, quoteWith, throwIfAborted } from '../shared/transaction.js'
+import { localSearchPath } from '../../schema/search-path.js'
 import { isConnectionFailure, toConnectionError, toQueryError } from './errors.js'
 import { introspectPostgres, pgTypeName, postgresSchemas } from './introspect.js'
 
@@ -24,7 +26,11 @@ export const POSTGRES_CAPABILITIES: EngineCapabilities = Object.freeze({
   placeholders: 'numbered',
   identifierQuote: '"',
   schemaScoping: 'search-path',
+  cancellation: true,
 })
+
+/** What pg-pool says when a caller waited in its queue for the whole connect timeout. */
+const QUEUE_TIMEOUT = 'timeout exceeded when trying to connect'
 
 type PgResult = pg.QueryResult<Row>
 
@@ -56,9 +62,11 @@ export class PostgresPool implements EnginePool {
   readonly #pool: pg.Pool
   readonly #target: string
   #closing: Promise<void> | undefined
-  readonly #config: pg.ClientConfig
+  readonly #config: pg.PoolConfig
   readonly #cancels = new WeakMap<pg.PoolClient, Promise<void>>()
   readonly #guarded = new WeakSet<pg.PoolClient>()
+  /** Clients that finished connecting and have not been removed: the rest of totalCount is still connecting. */
+  #live = 0
 
   constructor(config: pg.PoolConfig, target: string) {
     this.#config = config
@@ -66,21 +74,43 @@ export class PostgresPool implements EnginePool {
     this.#target = target
     // An idle client that loses its server must not crash the process; the pool drops it.
     this.#pool.on('error', () => {})
+    // Only on connect and removal, never per statement: the hot path pays nothing.
+    this.#pool.on('connect', () => this.#live++)
+    this.#pool.on('remove', () => this.#live--)
   }
 
   query<R = Row>(sql: string, params: readonly unknown[] = [], options?: QueryOptions): Promise<QueryResult<R>> {
-    if (options?.schema !== undefined) {
-      return this.transaction((tx) => tx.query<R>(sql, params, { signal: options.signal }), { schema: options.schema })
+    if (options?.schema !== undefined || options?.searchPath !== undefined) {
+      return this.transaction((tx) => tx.query<R>(sql, params, { signal: options.signal }), { schema: options.schema, searchPath: options.searchPath })
     }
     if (options?.signal) return this.#queryCancellable<R>(sql, params, options.signal)
+    if (this.#closing) return Promise.reject(this.#closedError())
     // The hot path, kept free of extra async frames: pg.Pool.query checks out, runs and
     // releases (destroying a broken client) by itself.
     return this.#pool.query<Row>(sql, params as unknown[]).then(toResult<R>, (err: unknown) => {
-      throw isConnectionFailure(err) ? toConnectionError(err, this.#target) : toQueryError(err)
+      throw isConnectionFailure(err) ? this.#connectionError(err) : toQueryError(err)
     })
   }
 
+  /**
+   * pg-pool reports the same timeout for a caller that waited behind busy clients and for a
+   * server that never answered. Waiting in the queue while every client is connected and
+   * checked out means the pool is too small, not that the server is gone.
+   */
+  #connectionError(err: unknown): SwitchyardError {
+    if ((err as Error | undefined)?.message === QUEUE_TIMEOUT && this.#pool.totalCount - this.#live <= 0) {
+      const max = this.#config.max ?? 10
+      return new PoolExhaustedError(this.#target, max, this.#config.connectionTimeoutMillis ?? 0, { cause: err })
+    }
+    return toConnectionError(err, this.#target)
+  }
+
+  #closedError(): PoolClosedError {
+    return new PoolClosedError(`PostgreSQL pool for ${this.#target}`)
+  }
+
   async #queryCancellable<R>(sql: string, params: readonly unknown[], signal: AbortSignal): Promise<QueryResult<R>> {
+    throwIfAborted(signal)
     const client = await this.#connect()
     let broken: Error | undefined
     try {
@@ -98,9 +128,11 @@ export class PostgresPool implements EnginePool {
     let broken: Error | undefined
     try {
       await this.#run(client, options?.readOnly ? 'BEGIN READ ONLY' : 'BEGIN', [])
-      if (options?.schema !== undefined) {
+      const searchPath = options?.searchPath ?? (options?.schema !== undefined ? [options.schema] : undefined)
+      if (searchPath !== undefined) {
         // Local to this transaction: the search path is gone at COMMIT/ROLLBACK, never left on the pooled connection.
-        await this.#run(client, `select set_config('search_path', $1, true)`, [this.quoteIdentifier(options.schema)])
+        // localSearchPath validates every name and puts pg_temp last, so no temporary table can shadow a tenant's.
+        await this.#run(client, `select set_config('search_path', $1, true)`, [localSearchPath(searchPath)])
       }
       const tx = new SavepointTransaction((sql, params, o) => this.#run(client, sql, params, o?.signal))
       const result = await fn(tx)
@@ -110,7 +142,10 @@ export class PostgresPool implements EnginePool {
       try {
         await client.query('ROLLBACK')
       } catch (rollbackErr) {
+        // The connection is in an unknown state: it is destroyed, and the caller still gets
+        // the error that caused the rollback, with the rollback's own failure attached.
         broken = rollbackErr as Error
+        attachRollbackError(err, isConnectionFailure(rollbackErr) ? toConnectionError(rollbackErr, this.#target) : toQueryError(rollbackErr))
       }
       throw err
     } finally {
@@ -120,10 +155,14 @@ export class PostgresPool implements EnginePool {
 
   async checkConnection(): Promise<void> {
     const client = await this.#connect()
+    let broken: Error | undefined
     try {
       await client.query('select 1')
+    } catch (err) {
+      broken = err as Error
+      throw isConnectionFailure(err) ? toConnectionError(err, this.#target) : toQueryError(err)
     } finally {
-      client.release()
+      client.release(broken)
     }
   }
 
@@ -152,8 +191,27 @@ export class PostgresPool implements EnginePool {
   }
 
   close(): Promise<void> {
-    // pg.Pool.end waits for checked-out clients to come back before closing them.
-    this.#closing ??= this.#pool.end()
+    // pg.Pool.end waits for checked-out clients to come back, but resolves once it has asked
+    // them to end, not once they have: wait for every socket to close too, so a caller (the
+    // registry's connection cap) can count these connections as gone.
+    this.#closing ??= this.#pool.end().then(
+      () =>
+        new Promise<void>((resolve) => {
+          // Runs after the constructor's own 'remove' listener has counted the client out.
+          const check = () => {
+            if (this.#live <= 0) finish()
+          }
+          const finish = () => {
+            clearTimeout(timer)
+            this.#pool.off('remove', check)
+            resolve()
+          }
+          // Bounded: a server that never acknowledges the goodbye must not hang close().
+          const timer = setTimeout(finish, 5_000)
+          this.#pool.on('remove', check)
+          check()
+        }),
+    )
     return this.#closing
   }
 
@@ -183,6 +241,7 @@ export class PostgresPool implements EnginePool {
   }
 
   async #connect(): Promise<pg.PoolClient> {
+    if (this.#closing) throw this.#closedError()
     try {
       const client = await this.#pool.connect()
       // pg.Pool listens for errors only on idle clients. A checked-out client whose server
@@ -194,12 +253,12 @@ export class PostgresPool implements EnginePool {
       }
       return client
     } catch (err) {
-      throw toConnectionError(err, this.#target)
+      throw this.#connectionError(err)
     }
   }
 
   async #run<R>(client: pg.PoolClient, sql: string, params: readonly unknown[], signal?: AbortSignal): Promise<QueryResult<R>> {
-    signal?.throwIfAborted()
+    throwIfAborted(signal)
     const onAbort = () => {
       // Cancel on the server from a separate connection (not a pool slot, which may all be
       // busy); the statement fails with 57014 and the connection stays usable.
@@ -210,7 +269,10 @@ export class PostgresPool implements EnginePool {
     try {
       return toResult<R>(await client.query<Row>(sql, params as unknown[]))
     } catch (err) {
-      throw toQueryError(err)
+      const failure: QueryError = toQueryError(err)
+      // 57014 query_canceled: ours, since the signal fired (a server-side statement_timeout is not).
+      if (signal?.aborted && failure.sqlState === '57014') throw new QueryCancelledError('The statement was cancelled on the server by its AbortSignal', { cause: err })
+      throw failure
     } finally {
       signal?.removeEventListener('abort', onAbort)
     }

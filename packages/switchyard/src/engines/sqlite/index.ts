@@ -1,17 +1,25 @@
 import type BetterSqlite3 from 'better-sqlite3'
-import { readdir } from 'node:fs/promises'
-import { basename, dirname, join } from 'node:path'
 import { ConfigurationError } from '../../errors.js'
 import type { EngineSpec } from '../types.js'
-import { SQLITE_CAPABILITIES, SqlitePool } from './pool.js'
+import { SQLITE_HOME_ALIAS } from './home.js'
+import { MAX_ATTACHED, SQLITE_CAPABILITIES, SqlitePool } from './pool.js'
 
 export interface SqliteConnectionDetails {
   /** A file path, or ':memory:'. The directory must exist; the file is created if missing. */
   readonly filename: string
+  /**
+   * Schema files kept attached at once (1 to 10, default 10). better-sqlite3 is compiled with
+   * SQLite's default SQLITE_MAX_ATTACHED of 10, which cannot be raised at run time, so
+   * schema files are attached on demand and the least recently used idle one is detached
+   * to make room. Lower it to leave slots for ATTACH statements of your own.
+   */
+  readonly maxAttached?: number
 }
 
 /**
- * A SQLite database on better-sqlite3 (one connection, WAL mode for files).
+ * A SQLite database on better-sqlite3 (one connection, WAL mode for files). Schemas are
+ * database files beside the main one (`<filename>.<schema>.sqlite`), attached when a
+ * statement names them; any number of them may exist.
  *
  * @example
  * ```ts
@@ -25,20 +33,22 @@ export interface SqliteConnectionDetails {
  */
 export function sqlite(details: SqliteConnectionDetails): EngineSpec {
   if (typeof details?.filename !== 'string' || details.filename === '') throw new ConfigurationError(`sqlite(): filename must be a path or ':memory:'`)
+  const maxAttached = details.maxAttached ?? MAX_ATTACHED
+  if (!Number.isInteger(maxAttached) || maxAttached < 1 || maxAttached > MAX_ATTACHED) {
+    throw new ConfigurationError(`sqlite(): maxAttached must be an integer from 1 to ${MAX_ATTACHED} (SQLite's compiled limit), got ${String(details.maxAttached)}`)
+  }
   const filename = details.filename
-  const open = async (): Promise<BetterSqlite3.Database> => {
+  const connect = async (file: string): Promise<BetterSqlite3.Database> => {
     const { default: Database } = await import('better-sqlite3')
-    const db = new Database(filename)
-    if (filename !== ':memory:') db.pragma('journal_mode = WAL')
+    const db = new Database(file)
     db.pragma('foreign_keys = ON')
-    // Attachments live on the connection: re-attach the schema files createSchema made earlier.
-    if (filename !== ':memory:') {
-      const prefix = `${basename(filename)}.`
-      for (const f of await readdir(dirname(filename)).catch(() => [] as string[])) {
-        const name = f.startsWith(prefix) && f.endsWith('.sqlite') ? f.slice(prefix.length, -'.sqlite'.length) : ''
-        if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) db.prepare(`attach database ? as "${name}"`).run(join(dirname(filename), f))
-      }
-    }
+    // A second process (or the pool's tenant-scoped connection) may hold a write lock briefly.
+    db.pragma('busy_timeout = 5000')
+    return db
+  }
+  const open = async (): Promise<BetterSqlite3.Database> => {
+    const db = await connect(filename)
+    if (filename !== ':memory:') db.pragma('journal_mode = WAL')
     return db
   }
   return Object.freeze({
@@ -46,8 +56,8 @@ export function sqlite(details: SqliteConnectionDetails): EngineSpec {
     capabilities: SQLITE_CAPABILITIES,
     description: Object.freeze({ filename }),
     maxConnections: 1,
-    createPool: () => new SqlitePool(open, filename),
+    createPool: () => new SqlitePool({ open, connect, filename, maxAttached }),
   })
 }
 
-export { SqlitePool, SQLITE_CAPABILITIES }
+export { SqlitePool, SQLITE_CAPABILITIES, SQLITE_HOME_ALIAS, MAX_ATTACHED }

@@ -1,6 +1,8 @@
 import type BetterSqlite3 from 'better-sqlite3'
-import { unlink } from 'node:fs/promises'
-import { SwitchyardError, UnsupportedError } from '../../errors.js'
+import { existsSync } from 'node:fs'
+import { readdir, unlink } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
+import { InvalidSchemaNameError, PoolClosedError, QueryError, UnsupportedError } from '../../errors.js'
 import type {
   EngineCapabilities,
   EnginePool,
@@ -12,9 +14,10 @@ import type {
   TableInfo,
   TransactionOptions,
 } from '../types.js'
-import { SavepointTransaction, quoteWith } from '../shared/transaction.js'
+import { SavepointTransaction, quoteWith, throwIfAborted } from '../shared/transaction.js'
 import { Lru } from '../../util/lru.js'
 import { toConnectionError, toQueryError } from './errors.js'
+import { SQLITE_HOME_ALIAS } from './home.js'
 import { introspectSqlite } from './introspect.js'
 
 export const SQLITE_CAPABILITIES: EngineCapabilities = Object.freeze({
@@ -26,9 +29,35 @@ export const SQLITE_CAPABILITIES: EngineCapabilities = Object.freeze({
   placeholders: 'question',
   identifierQuote: '"',
   schemaScoping: 'attached',
+  // Statements run synchronously on the event loop's thread: a signal can only stop one from starting.
+  cancellation: false,
 })
 
+/**
+ * SQLITE_MAX_ATTACHED as better-sqlite3 compiles it (its deps/defines.gypi leaves SQLite's
+ * default). `sqlite3_limit` can only lower it at run time, so more schema files than this
+ * are served by attaching on demand.
+ */
+export const MAX_ATTACHED = 10
+
 type Database = BetterSqlite3.Database
+
+export interface SqlitePoolOptions {
+  /** Opens the pool's own connection on `filename`. */
+  readonly open: () => Promise<Database>
+  /** Opens a plain connection on another file (a schema file, for a schema-scoped transaction). */
+  readonly connect: (file: string) => Promise<Database>
+  readonly filename: string
+  /** Schema files attached at once; the least recently used idle one is detached to make room. */
+  readonly maxAttached: number
+}
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/
+/** A name written before a dot, quoted or bare: the candidates for a schema qualifier. */
+const QUALIFIER = /(?:"((?:[^"]|"")+)"|`([^`]+)`|\[([^\]]+)\]|\b([A-Za-z_][A-Za-z0-9_]*))\s*\.\s*(?=["`[A-Za-z_*])/g
+/** How SQLite says a statement names a database that is not attached. */
+const MISSING_SCHEMA = [/^no such table: ([^.\s]+)\./, /^unknown database "?([^"\s]+)"?$/]
+const SIDE_FILES = ['', '-wal', '-shm', '-journal']
 
 /** SQLite binds numbers, strings, bigints, buffers and null; other values are converted the obvious way. */
 function bindable(value: unknown): unknown {
@@ -38,44 +67,89 @@ function bindable(value: unknown): unknown {
   return value
 }
 
+function execute<R>(db: Database, cache: { get(sql: string): BetterSqlite3.Statement | undefined; set(sql: string, s: BetterSqlite3.Statement): void }, sql: string, params: readonly unknown[]): QueryResult<R> {
+  let stmt = cache.get(sql)
+  if (!stmt) {
+    stmt = db.prepare(sql)
+    cache.set(sql, stmt)
+  }
+  const args = params.map(bindable)
+  if (stmt.reader) {
+    const rows = stmt.all(...args) as R[]
+    return { rows, rowCount: rows.length, fields: stmt.columns().map((c) => ({ name: c.name, ...(c.type ? { type: c.type.toLowerCase() } : {}) })) }
+  }
+  const info = stmt.run(...args)
+  return { rows: [], rowCount: info.changes, fields: [] }
+}
+
 /**
  * SQLite on better-sqlite3: one synchronous connection behind the async contract. A queue
  * gives a transaction the connection exclusively across its awaits, so another caller's
  * statement never lands inside it.
+ *
+ * Schemas are files beside the main database (`<filename>.<schema>.sqlite`). SQLite lets a
+ * connection attach at most {@link MAX_ATTACHED} of them, so a statement that names a schema
+ * file attaches it on demand, detaching the least recently used one that neither that
+ * statement nor the open transaction uses. A schema-scoped `transaction` runs on its own
+ * connection whose main database is the schema file, so unqualified names resolve there.
  */
 export class SqlitePool implements EnginePool {
   readonly engine = 'sqlite'
   readonly capabilities = SQLITE_CAPABILITIES
+  readonly #options: SqlitePoolOptions
+  readonly #memory: boolean
   #db: Database | undefined
   readonly #statements = new Lru<string, BetterSqlite3.Statement>(256)
+  /** Qualifier candidates per statement text, so the scan runs once per text. */
+  readonly #qualifiers = new Lru<string, readonly string[]>(1024)
+  /** Schema files known to exist (file databases only). */
+  readonly #files = new Set<string>()
+  /** Qualifier candidates found to have no file (table aliases, mostly), so a hot statement does not stat them each run. */
+  readonly #absent = new Set<string>()
+  /** Attached schemas, least recently used first. */
+  readonly #attached = new Map<string, true>()
+  /** Schemas the open transaction has touched: SQLite refuses to detach them, and so do we. */
+  readonly #pinned = new Set<string>()
   #queue: Promise<unknown> = Promise.resolve()
   #pending = 0
   #closing: Promise<void> | undefined
 
-  constructor(
-    private readonly open: () => Promise<Database>,
-    private readonly filename: string,
-  ) {}
+  constructor(options: SqlitePoolOptions) {
+    this.#options = options
+    this.#memory = options.filename === ':memory:' || options.filename === ''
+  }
 
   query<R = Row>(sql: string, params: readonly unknown[] = [], options?: QueryOptions): Promise<QueryResult<R>> {
     if (options?.schema !== undefined) return Promise.reject(this.#noSchemaScope())
     return this.#exclusive(async (db) => {
-      options?.signal?.throwIfAborted()
-      return this.#run<R>(db, sql, params)
+      throwIfAborted(options?.signal)
+      return this.#run<R>(db, sql, params, false)
     })
   }
 
+  /**
+   * With `schema`, `fn` runs on a connection opened on that schema's file, where unqualified
+   * names resolve as a search path would make them; the pool's own database is attached to it
+   * as {@link SQLITE_HOME_ALIAS}, so one transaction can write both.
+   */
   transaction<T>(fn: (tx: EngineTransaction) => Promise<T>, options?: TransactionOptions): Promise<T> {
-    if (options?.schema !== undefined) return Promise.reject(this.#noSchemaScope())
+    if (options?.schema !== undefined) return this.#scopedTransaction(fn, options.schema)
     return this.#exclusive(async (db) => {
-      this.#run(db, 'BEGIN', [])
+      this.#run(db, 'BEGIN', [], false)
       try {
-        const result = await fn(new SavepointTransaction(async (sql, params) => this.#run(db, sql, params)))
-        this.#run(db, 'COMMIT', [])
+        const result = await fn(
+          new SavepointTransaction(async (sql, params, o) => {
+            throwIfAborted(o?.signal)
+            return this.#run(db, sql, params, true)
+          }),
+        )
+        this.#run(db, 'COMMIT', [], false)
         return result
       } catch (err) {
-        if (db.inTransaction) this.#run(db, 'ROLLBACK', [])
+        if (db.inTransaction) this.#run(db, 'ROLLBACK', [], false)
         throw err
+      } finally {
+        this.#pinned.clear()
       }
     })
   }
@@ -85,26 +159,55 @@ export class SqlitePool implements EnginePool {
   }
 
   introspect(options?: { schema?: string }): Promise<TableInfo[]> {
-    return introspectSqlite(this, (n) => this.quoteIdentifier(n), options?.schema)
+    const schema = options?.schema
+    return this.#exclusive(async (db) => {
+      if (schema !== undefined && schema !== 'main' && this.#exists(schema)) this.#attach(db, schema, [schema])
+      // pragma_table_info names the schema in a parameter, out of sight of the qualifier scan: attach first, then read.
+      return introspectSqlite({ query: async <R>(sql: string, params?: readonly unknown[]) => this.#guarded(() => execute<R>(db, this.#statements, sql, params ?? [])) }, (n) => this.quoteIdentifier(n), schema)
+    })
   }
 
-  /** Attaches a database file beside the main one (in memory when the main one is). */
+  /** Creates the schema's file beside the main one (an in-memory database when the main one is). */
   async createSchema(name: string): Promise<void> {
-    const file = this.#schemaFile(name)
-    await this.query(`attach database ? as ${this.quoteIdentifier(name)}`, [file])
+    this.#checkName(name)
+    await this.#exclusive(async (db) => {
+      if (this.#memory) {
+        if (this.#attached.has(name)) throw new QueryError(`SQLite schema '${name}' already exists`, 'SQLITE_ERROR')
+        if (this.#attached.size >= MAX_ATTACHED) {
+          throw new QueryError(`An in-memory SQLite database holds at most ${MAX_ATTACHED} schemas (SQLITE_MAX_ATTACHED); use a database file for more`, 'SQLITE_ERROR')
+        }
+        this.#guarded(() => db.prepare(`attach database ':memory:' as ${this.quoteIdentifier(name)}`).run())
+        this.#attached.set(name, true)
+        return
+      }
+      if (this.#exists(name)) throw new QueryError(`SQLite schema '${name}' already exists (${this.#schemaFile(name)})`, 'SQLITE_ERROR')
+      // ATTACH creates the file.
+      this.#attach(db, name, [name])
+      this.#files.add(name)
+      this.#absent.delete(name)
+    })
   }
 
   async dropSchema(name: string): Promise<void> {
-    const attached = await this.listSchemas()
-    if (!attached.includes(name)) return
-    await this.query(`detach database ${this.quoteIdentifier(name)}`)
-    const file = this.#schemaFile(name)
-    if (file !== ':memory:') await unlink(file).catch(() => {})
+    this.#checkName(name)
+    await this.#exclusive(async (db) => {
+      if (this.#attached.has(name)) {
+        this.#guarded(() => db.exec(`detach database ${this.quoteIdentifier(name)}`))
+        this.#attached.delete(name)
+      }
+      if (this.#memory) return
+      this.#files.delete(name)
+      const file = this.#schemaFile(name)
+      await Promise.all(SIDE_FILES.map((suffix) => unlink(file + suffix).catch(() => {})))
+    })
   }
 
   async listSchemas(): Promise<string[]> {
-    const { rows } = await this.query<{ name: string }>('select name from pragma_database_list where name not in (?, ?) order by seq', ['main', 'temp'])
-    return rows.map((r) => r.name)
+    return this.#exclusive(async (db) => {
+      // Schemas a caller attached by hand count too, as they did before attachment went on demand.
+      const attached = execute<{ name: string }>(db, this.#statements, "select name from pragma_database_list where name not in ('main', 'temp')", []).rows.map((r) => r.name)
+      return [...new Set([...this.#files, ...attached])].sort()
+    })
   }
 
   quoteIdentifier(name: string): string {
@@ -122,19 +225,175 @@ export class SqlitePool implements EnginePool {
     return this.#closing
   }
 
+  #scopedTransaction<T>(fn: (tx: EngineTransaction) => Promise<T>, schema: string): Promise<T> {
+    if (this.#memory) {
+      return Promise.reject(new UnsupportedError(`An in-memory SQLite database has no schema files to scope a transaction to ('${schema}'); use a database file`))
+    }
+    try {
+      this.#checkName(schema)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return this.#exclusive(async () => {
+      const file = this.#schemaFile(schema)
+      if (!this.#exists(schema)) throw new QueryError(`SQLite schema '${schema}' does not exist (no file ${file})`, 'SQLITE_ERROR')
+      let conn: Database
+      try {
+        conn = await this.#options.connect(file)
+      } catch (err) {
+        throw toConnectionError(err, file)
+      }
+      const statements = new Map<string, BetterSqlite3.Statement>()
+      const run = <R>(sql: string, params: readonly unknown[]) => this.#guarded(() => execute<R>(conn, statements, sql, params))
+      try {
+        run(`attach database ? as ${this.quoteIdentifier(SQLITE_HOME_ALIAS)}`, [this.#options.filename])
+        run('BEGIN', [])
+        try {
+          // At COMMIT SQLite writes the schema file (main) before the home database. In WAL mode
+          // the two are not atomic as a set: a crash between them leaves the tenant's work
+          // committed and a status row written in the same transaction missing — never the reverse.
+          const result = await fn(
+            new SavepointTransaction(async (sql, params, o) => {
+              throwIfAborted(o?.signal)
+              return run(sql, params)
+            }),
+          )
+          run('COMMIT', [])
+          return result
+        } catch (err) {
+          if (conn.inTransaction) run('ROLLBACK', [])
+          throw err
+        }
+      } finally {
+        conn.close()
+      }
+    })
+  }
+
   #schemaFile(name: string): string {
-    return this.filename === ':memory:' || this.filename === '' ? ':memory:' : `${this.filename}.${name}.sqlite`
+    return `${this.#options.filename}.${name}.sqlite`
+  }
+
+  #checkName(name: string): void {
+    // The name becomes part of a file path: nothing but a plain identifier may pass.
+    if (typeof name !== 'string' || !IDENTIFIER.test(name)) throw new InvalidSchemaNameError(String(name), 'a SQLite schema name must be letters, digits and _ (it names a file)')
+    if (name === 'main' || name === 'temp' || name === SQLITE_HOME_ALIAS) throw new InvalidSchemaNameError(name, `'${name}' is reserved`)
   }
 
   #noSchemaScope(): UnsupportedError {
     return new UnsupportedError(
-      'SQLite cannot scope one statement to an attached database (name resolution order is fixed); give each tenant its own sqlite() alias instead',
+      'SQLite cannot scope one statement to an attached database (name resolution order is fixed); qualify the tables, or use a schema-scoped transaction',
     )
+  }
+
+  /** Whether a schema file exists; a file another process created is found and remembered. */
+  #exists(name: string): boolean {
+    if (this.#memory) return this.#attached.has(name)
+    if (this.#files.has(name)) return true
+    if (!IDENTIFIER.test(name) || !existsSync(this.#schemaFile(name))) return false
+    this.#files.add(name)
+    return true
+  }
+
+  /** Makes `name` attached and the most recently used; `keep` must stay attached meanwhile. */
+  #attach(db: Database, name: string, keep: readonly string[]): void {
+    if (this.#attached.delete(name)) {
+      this.#attached.set(name, true)
+      return
+    }
+    if (this.#memory) return
+    while (this.#attached.size >= this.#options.maxAttached) this.#evict(db, keep)
+    const attach = () => db.prepare(`attach database ? as ${this.quoteIdentifier(name)}`).run(this.#schemaFile(name))
+    try {
+      attach()
+    } catch (err) {
+      // Slots taken by an ATTACH the application ran itself: free one of ours and try once more.
+      if (!/too many attached databases/.test((err as Error)?.message ?? '') || this.#attached.size === 0) throw toQueryError(err)
+      this.#evict(db, keep)
+      this.#guarded(attach)
+    }
+    this.#attached.set(name, true)
+  }
+
+  #evict(db: Database, keep: readonly string[]): void {
+    for (const victim of this.#attached.keys()) {
+      if (keep.includes(victim) || this.#pinned.has(victim)) continue
+      try {
+        db.exec(`detach database ${this.quoteIdentifier(victim)}`)
+      } catch {
+        continue // in use by a statement SQLite still holds: leave it
+      }
+      this.#attached.delete(victim)
+      return
+    }
+    throw new QueryError(
+      `SQLite keeps at most ${this.#options.maxAttached} schema files attached, and all of them are in use by this statement or the open transaction`,
+      'SQLITE_ERROR',
+    )
+  }
+
+  /** Schema files a statement names (scanned once per text; a false hit only attaches a file). */
+  #refs(sql: string): readonly string[] {
+    let refs = this.#qualifiers.get(sql)
+    if (refs === undefined) {
+      const names = new Set<string>()
+      for (const m of sql.matchAll(QUALIFIER)) {
+        const name = m[1]?.replaceAll('""', '"') ?? m[2] ?? m[3] ?? m[4]
+        if (name !== undefined && name !== 'main' && name !== 'temp' && IDENTIFIER.test(name)) names.add(name)
+      }
+      refs = [...names]
+      this.#qualifiers.set(sql, refs)
+    }
+    return refs.filter((n) => {
+      if (this.#absent.has(n)) return false
+      if (this.#exists(n)) return true
+      if (this.#absent.size >= 10_000) this.#absent.clear()
+      this.#absent.add(n)
+      return false
+    })
+  }
+
+  #run<R>(db: Database, sql: string, params: readonly unknown[], inTransaction: boolean): QueryResult<R> {
+    const refs = this.#refs(sql)
+    for (const r of refs) {
+      this.#attach(db, r, refs)
+      if (inTransaction) this.#pinned.add(r)
+    }
+    try {
+      return execute<R>(db, this.#statements, sql, params)
+    } catch (err) {
+      // A schema the scan missed (a name it cannot see, a file created by another process):
+      // the statement failed while being prepared, before it did anything, so attach and retry.
+      const missing = this.#missingSchema(err)
+      if (missing === undefined || this.#attached.has(missing) || !this.#exists(missing)) throw toQueryError(err)
+      this.#absent.delete(missing)
+      this.#statements.delete(sql)
+      this.#attach(db, missing, [...refs, missing])
+      if (inTransaction) this.#pinned.add(missing)
+      return this.#guarded(() => execute<R>(db, this.#statements, sql, params))
+    }
+  }
+
+  #missingSchema(err: unknown): string | undefined {
+    const message = (err as Error)?.message ?? ''
+    for (const re of MISSING_SCHEMA) {
+      const name = re.exec(message)?.[1]
+      if (name !== undefined) return name
+    }
+    return undefined
+  }
+
+  #guarded<T>(fn: () => T): T {
+    try {
+      return fn()
+    } catch (err) {
+      throw toQueryError(err)
+    }
   }
 
   /** Queues `fn` behind every earlier caller; it has the connection alone until it settles. */
   #exclusive<T>(fn: (db: Database) => Promise<T>): Promise<T> {
-    if (this.#closing) return Promise.reject(new SwitchyardError('POOL_CLOSED', `SQLite pool for ${this.filename} is closed`))
+    if (this.#closing) return Promise.reject(new PoolClosedError(`SQLite pool for ${this.#options.filename}`))
     this.#pending++
     const run = this.#queue.then(async () => fn(await this.#connect()))
     const settled = run.finally(() => this.#pending--)
@@ -145,30 +404,21 @@ export class SqlitePool implements EnginePool {
   async #connect(): Promise<Database> {
     if (!this.#db) {
       try {
-        this.#db = await this.open()
+        this.#db = await this.#options.open()
       } catch (err) {
-        throw toConnectionError(err, this.filename)
+        throw toConnectionError(err, this.#options.filename)
       }
+      if (!this.#memory) await this.#discover()
     }
     return this.#db
   }
 
-  #run<R>(db: Database, sql: string, params: readonly unknown[]): QueryResult<R> {
-    try {
-      let stmt = this.#statements.get(sql)
-      if (!stmt) {
-        stmt = db.prepare(sql)
-        this.#statements.set(sql, stmt)
-      }
-      const args = params.map(bindable)
-      if (stmt.reader) {
-        const rows = stmt.all(...args) as R[]
-        return { rows, rowCount: rows.length, fields: stmt.columns().map((c) => ({ name: c.name, ...(c.type ? { type: c.type.toLowerCase() } : {}) })) }
-      }
-      const info = stmt.run(...args)
-      return { rows: [], rowCount: info.changes, fields: [] }
-    } catch (err) {
-      throw toQueryError(err)
+  /** Schema files made earlier (by this process or another) are known from the start; none is attached yet. */
+  async #discover(): Promise<void> {
+    const prefix = `${basename(this.#options.filename)}.`
+    for (const f of await readdir(dirname(this.#options.filename)).catch(() => [] as string[])) {
+      const name = f.startsWith(prefix) && f.endsWith('.sqlite') ? f.slice(prefix.length, -'.sqlite'.length) : ''
+      if (IDENTIFIER.test(name) && existsSync(join(dirname(this.#options.filename), f))) this.#files.add(name)
     }
   }
 }
