@@ -147,6 +147,9 @@ try {
       { name: '(a) bare pg.Pool, schema in SQL', op: ({ t, id }) => bare.query(handWritten[t], [id]) },
       { name: '    bare pg.Pool (control)', op: ({ t, id }) => control.query(handWritten[t], [id]) },
       { name: '    engine pool, schema in SQL', op: ({ t, id }) => enginePool.query(handWritten[t], [id]) },
+      // The bare pool inside a fresh route context per query: what carrying a per-request
+      // AsyncLocalStorage context costs by itself, before any routing.
+      { name: '    bare pg.Pool, route context', op: ({ t, id }) => withRouteContext({ tenant: keys[t] }, () => bare.query(handWritten[t], [id])) },
       { name: "(b) sy.read, 'qualify'", op: qualify },
       { name: "(c) sy.read, 'transaction'", op: transaction },
       { name: '(d) naive BEGIN/SET LOCAL/COMMIT', op: naive },
@@ -154,8 +157,8 @@ try {
     { clients, seconds, rounds: 10, nextArg },
   )
   report(`schema routing: point query over ${TENANTS} tenant schemas, ${clients} clients, pool ${POOL}, ${seconds}s per variant, interleaved`, results)
-  const [a, , , b] = results
-  console.log(`\nqualify/bare throughput ${(b.throughput / a.throughput).toFixed(3)} (target >= 0.95)`)
+  const [a, , , withContext, b] = results
+  console.log(`\nqualify/bare throughput ${(b.throughput / a.throughput).toFixed(3)} (target >= 0.95); qualify/bare-in-a-route-context ${(b.throughput / withContext.throughput).toFixed(3)}`)
 
   // migrate with nothing pending: the cost of checking every tenant.
   const runs = []

@@ -1,5 +1,5 @@
 import { currentRouteContext, currentRouteScope, currentScopeToken, type RouteContext } from '../context/route-context.js'
-import type { EngineSpec, EngineTransaction, QueryResult, Row } from '../engines/types.js'
+import type { EnginePool, EngineSpec, EngineTransaction, QueryResult, Row } from '../engines/types.js'
 import { StatementClassifier, type StatementKind } from '../sql/classify.js'
 import { PoolRegistry, type PoolLease } from '../pools/pool-registry.js'
 import { RouterChain } from '../router/chain.js'
@@ -24,6 +24,8 @@ interface Route {
   readonly reason: RouteReason
 }
 
+const NO_OPTIONS: { signal?: AbortSignal } = Object.freeze({})
+
 /**
  * The routed entry point: every read asks `dbForRead`, every write `dbForWrite`, raw
  * statements are classified by parsing, transactions and compound operations run on the
@@ -43,6 +45,8 @@ export class Switchyard implements Executor {
   #tenants: TenantManager | undefined
   /** Write aliases each request scope (its token) has written to, for read-after-write stickiness. */
   readonly #written = new WeakMap<object, Set<string>>()
+  /** One result wrapper per alias, so a read on a pinned pool allocates no closure. */
+  readonly #wrappers = new Map<string, <R>(result: QueryResult<R>) => RoutedResult<R>>()
   /** Schemas any tenant may name besides its own, when the built-in SchemaRouter applies schemas. */
   readonly #sharedSchemas: ReadonlySet<string> | undefined
 
@@ -363,6 +367,8 @@ export class Switchyard implements Executor {
     try {
       schema = this.#schemaRoute(model, ctx)
       if (this.#onRoute) this.#onRoute({ alias: route.alias, kind, reason: route.reason, model, ...(schema !== undefined ? { schema: schema.schema } : {}) })
+      const pinned = this.pools.pinnedPool(route.alias)
+      if (pinned) return this.#executePinned<R>(pinned, route.alias, kind, token, sql, params, schema, options.signal)
       lease = this.pools.tryAcquire(route.alias)
     } catch (err) {
       return Promise.reject(err)
@@ -373,13 +379,30 @@ export class Switchyard implements Executor {
     return this.pools.acquire(route.alias).then((l) => this.#execute<R>(l, kind, token, sql, params, schema, options.signal))
   }
 
+  /** A configured alias's pool: no lease to release, so a read's continuation is a shared function. */
+  #executePinned<R>(pool: EnginePool, alias: string, kind: StatementKind, token: object | undefined, sql: string, params: readonly unknown[], schema: SchemaRoute | undefined, signal: AbortSignal | undefined): Promise<RoutedResult<R>> {
+    const pending = this.#start<R>(pool, sql, params, schema, signal)
+    if (kind === 'write' && token !== undefined && this.#sticky) {
+      return pending.then((result) => {
+        this.noteWrite(token, alias)
+        return new RoutedQueryResult<R>(result, alias)
+      })
+    }
+    let wrap = this.#wrappers.get(alias)
+    if (!wrap) this.#wrappers.set(alias, (wrap = <T>(result: QueryResult<T>) => new RoutedQueryResult<T>(result, alias)))
+    return pending.then(wrap<R>)
+  }
+
+  #start<R>(pool: EnginePool, sql: string, params: readonly unknown[], schema: SchemaRoute | undefined, signal: AbortSignal | undefined): Promise<QueryResult<R>> {
+    if (schema === undefined) return pool.query<R>(sql, params, signal ? { signal } : undefined)
+    const options = schema.strategy ? { signal, strategy: schema.strategy } : signal ? { signal } : NO_OPTIONS
+    return this.#applier().run<R>(pool, sql, params, schema.schema, options)
+  }
+
   #execute<R>(lease: PoolLease, kind: StatementKind, token: object | undefined, sql: string, params: readonly unknown[], schema: SchemaRoute | undefined, signal: AbortSignal | undefined): Promise<RoutedResult<R>> {
     let pending: Promise<QueryResult<R>>
     try {
-      pending =
-        schema !== undefined
-          ? this.#applier().run<R>(lease.pool, sql, params, schema.schema, schema.strategy ? { signal, strategy: schema.strategy } : { signal })
-          : lease.pool.query<R>(sql, params, signal ? { signal } : undefined)
+      pending = this.#start<R>(lease.pool, sql, params, schema, signal)
     } catch (err) {
       lease.release()
       return Promise.reject(err)

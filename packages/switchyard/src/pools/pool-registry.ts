@@ -126,6 +126,16 @@ export class PoolRegistry {
     return this.#static[alias] ?? this.#open.get(alias)?.spec
   }
 
+  /**
+   * The open pool of a configured (pinned) alias, without a lease. Pinned pools are never
+   * evicted and an engine pool's own `close()` waits for its in-flight statements, so counting
+   * them here would guard nothing; the per-statement path skips that bookkeeping.
+   */
+  pinnedPool(alias: string): EnginePool | undefined {
+    const entry = this.#open.get(alias)
+    return entry !== undefined && entry.pinned && !this.#closed ? entry.pool : undefined
+  }
+
   /** The synchronous fast path: a lease on an already open pool, or undefined. */
   tryAcquire(alias: string): PoolLease | undefined {
     const entry = this.#open.get(alias)
