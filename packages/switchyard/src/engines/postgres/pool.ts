@@ -127,13 +127,13 @@ export class PostgresPool implements EnginePool {
     const client = await this.#connect()
     let broken: Error | undefined
     try {
-      await this.#run(client, options?.readOnly ? 'BEGIN READ ONLY' : 'BEGIN', [])
+      const begin = options?.readOnly ? 'BEGIN READ ONLY' : 'BEGIN'
       const searchPath = options?.searchPath ?? (options?.schema !== undefined ? [options.schema] : undefined)
-      if (searchPath !== undefined) {
-        // Local to this transaction: the search path is gone at COMMIT/ROLLBACK, never left on the pooled connection.
-        // localSearchPath validates every name and puts pg_temp last, so no temporary table can shadow a tenant's.
-        await this.#run(client, `select set_config('search_path', $1, true)`, [localSearchPath(searchPath)])
-      }
+      // Local to this transaction: the search path is gone at COMMIT/ROLLBACK, never left on the pooled connection.
+      // localSearchPath validates every name and puts pg_temp last, so no temporary table can shadow a tenant's.
+      // BEGIN and set_config go as one simple-protocol message (one round trip, not two); inlining the
+      // path is safe because validated names are plain identifiers, with no quote to escape.
+      await this.#run(client, searchPath === undefined ? begin : `${begin}; select set_config('search_path', '${localSearchPath(searchPath)}', true)`, [])
       const tx = new SavepointTransaction((sql, params, o) => this.#run(client, sql, params, o?.signal))
       const result = await fn(tx)
       await this.#run(client, 'COMMIT', [])
