@@ -1,7 +1,7 @@
 import { currentRouteContext, currentRouteScope, currentScopeToken, type RouteContext } from '../context/route-context.js'
 import type { EnginePool, EngineSpec, EngineTransaction, QueryResult, Row } from '../engines/types.js'
 import { StatementClassifier, type StatementKind } from '../sql/classify.js'
-import { PoolRegistry, type PoolLease } from '../pools/pool-registry.js'
+import { PoolRegistry, type PinnedPool, type PoolLease } from '../pools/pool-registry.js'
 import { RouterChain } from '../router/chain.js'
 import { DEFAULT_ALIAS, ModelRegistry, staticAlias, type ModuleConfig } from '../router/static.js'
 import type { ModelMeta, RouteDecision, RouteReason, SchemaRoute } from '../router/types.js'
@@ -45,8 +45,8 @@ export class Switchyard implements Executor {
   #tenants: TenantManager | undefined
   /** Write aliases each request scope (its token) has written to, for read-after-write stickiness. */
   readonly #written = new WeakMap<object, Set<string>>()
-  /** One result wrapper per alias, so a read on a pinned pool allocates no closure. */
-  readonly #wrappers = new Map<string, <R>(result: QueryResult<R>) => RoutedResult<R>>()
+  /** Settlement functions per configured alias, so a read on one allocates no closure. */
+  readonly #settlers = new Map<string, Settlers>()
   /** Schemas any tenant may name besides its own, when the built-in SchemaRouter applies schemas. */
   readonly #sharedSchemas: ReadonlySet<string> | undefined
 
@@ -368,7 +368,7 @@ export class Switchyard implements Executor {
       schema = this.#schemaRoute(model, ctx)
       if (this.#onRoute) this.#onRoute({ alias: route.alias, kind, reason: route.reason, model, ...(schema !== undefined ? { schema: schema.schema } : {}) })
       const pinned = this.pools.pinnedPool(route.alias)
-      if (pinned) return this.#executePinned<R>(pinned, route.alias, kind, token, sql, params, schema, options.signal)
+      if (pinned) return this.#executePinned<R>(pinned, kind, token, sql, params, schema, options.signal)
       lease = this.pools.tryAcquire(route.alias)
     } catch (err) {
       return Promise.reject(err)
@@ -379,18 +379,26 @@ export class Switchyard implements Executor {
     return this.pools.acquire(route.alias).then((l) => this.#execute<R>(l, kind, token, sql, params, schema, options.signal))
   }
 
-  /** A configured alias's pool: no lease to release, so a read's continuation is a shared function. */
-  #executePinned<R>(pool: EnginePool, alias: string, kind: StatementKind, token: object | undefined, sql: string, params: readonly unknown[], schema: SchemaRoute | undefined, signal: AbortSignal | undefined): Promise<RoutedResult<R>> {
-    const pending = this.#start<R>(pool, sql, params, schema, signal)
+  /** A configured alias's pool: no lease object, and a read settles through shared functions. */
+  #executePinned<R>(pinned: PinnedPool, kind: StatementKind, token: object | undefined, sql: string, params: readonly unknown[], schema: SchemaRoute | undefined, signal: AbortSignal | undefined): Promise<RoutedResult<R>> {
+    let settle = this.#settlers.get(pinned.alias)
+    if (!settle) this.#settlers.set(pinned.alias, (settle = settlers(pinned)))
+    pinned.enter()
+    let pending: Promise<QueryResult<R>>
+    try {
+      pending = this.#start<R>(pinned.pool, sql, params, schema, signal)
+    } catch (err) {
+      pinned.leave()
+      return Promise.reject(err)
+    }
     if (kind === 'write' && token !== undefined && this.#sticky) {
       return pending.then((result) => {
-        this.noteWrite(token, alias)
-        return new RoutedQueryResult<R>(result, alias)
-      })
+        pinned.leave()
+        this.noteWrite(token, pinned.alias)
+        return new RoutedQueryResult<R>(result, pinned.alias)
+      }, settle.failed)
     }
-    let wrap = this.#wrappers.get(alias)
-    if (!wrap) this.#wrappers.set(alias, (wrap = <T>(result: QueryResult<T>) => new RoutedQueryResult<T>(result, alias)))
-    return pending.then(wrap<R>)
+    return pending.then(settle.done<R>, settle.failed)
   }
 
   #start<R>(pool: EnginePool, sql: string, params: readonly unknown[], schema: SchemaRoute | undefined, signal: AbortSignal | undefined): Promise<QueryResult<R>> {
@@ -464,6 +472,24 @@ export class Switchyard implements Executor {
   #applier(): SchemaApplier {
     // Set in the constructor whenever a router implements schemaFor.
     return this.#schemas!
+  }
+}
+
+interface Settlers {
+  done<R>(result: QueryResult<R>): RoutedResult<R>
+  failed(err: unknown): never
+}
+
+function settlers(pinned: PinnedPool): Settlers {
+  return {
+    done: <R>(result: QueryResult<R>) => {
+      pinned.leave()
+      return new RoutedQueryResult<R>(result, pinned.alias)
+    },
+    failed: (err: unknown): never => {
+      pinned.leave()
+      throw err
+    },
   }
 }
 

@@ -71,7 +71,9 @@ const PLAIN = new Set([
   'BinaryOperationNode', 'UnaryOperationNode', 'OperatorNode', 'ValueNode', 'ValueListNode', 'PrimitiveValueListNode',
   'JoinNode', 'OnNode', 'UsingNode', 'OrderByNode', 'OrderByItemNode', 'GroupByNode', 'GroupByItemNode',
   'LimitNode', 'OffsetNode', 'ValuesNode', 'ColumnUpdateNode', 'ReturningNode', 'DefaultInsertValueNode',
-  'OnConflictNode', 'WithNode', 'CommonTableExpressionNode', 'CommonTableExpressionNameNode', 'SelectModifierNode',
+  // No WithNode: a CTE named like a table would hide an unqualified DML target (PostgreSQL
+  // never resolves an INSERT/UPDATE/DELETE target to a CTE), so statements with CTEs are parsed.
+  'OnConflictNode', 'SelectModifierNode',
   'SetOperationNode', 'CaseNode', 'WhenNode', 'TupleNode',
 ])
 

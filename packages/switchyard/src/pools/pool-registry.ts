@@ -24,6 +24,20 @@ interface Entry {
   evicted: boolean
   drained?: () => void
   closed?: Promise<void>
+  /** Set for configured aliases: the lease-free handle of {@link PoolRegistry.pinnedPool}. */
+  handle?: PinnedPool
+}
+
+/**
+ * A configured alias's open pool with shared functions that count its statements in flight:
+ * `enter()` before one starts, `leave()` once it settles. Nothing is allocated per statement,
+ * and closing the registry still waits for every statement counted.
+ */
+export interface PinnedPool {
+  readonly alias: string
+  readonly pool: EnginePool
+  enter(): void
+  leave(): void
 }
 
 /** A pool borrowed for one statement or transaction; `release()` exactly once when done. */
@@ -127,13 +141,14 @@ export class PoolRegistry {
   }
 
   /**
-   * The open pool of a configured (pinned) alias, without a lease. Pinned pools are never
-   * evicted and an engine pool's own `close()` waits for its in-flight statements, so counting
-   * them here would guard nothing; the per-statement path skips that bookkeeping.
+   * The open pool of a configured (pinned) alias as a lease-free handle, or undefined (not
+   * configured, not open yet, or the registry is closed). Pinned pools are never evicted, so
+   * the per-statement path needs no lease object, only the in-flight count that `close()`
+   * waits on.
    */
-  pinnedPool(alias: string): EnginePool | undefined {
+  pinnedPool(alias: string): PinnedPool | undefined {
     const entry = this.#open.get(alias)
-    return entry !== undefined && entry.pinned && !this.#closed ? entry.pool : undefined
+    return entry !== undefined && !this.#closed ? entry.handle : undefined
   }
 
   /** The synchronous fast path: a lease on an already open pool, or undefined. */
@@ -222,6 +237,19 @@ export class PoolRegistry {
           throw new ConfigurationError(`Cannot open a ${spec.engine} pool for alias '${alias}': ${reason}`, { cause: err })
         }
         const entry: Entry = { alias, spec, pool, pinned, inFlight: 0, evicted: false }
+        if (pinned) {
+          entry.handle = Object.freeze({
+            alias,
+            pool,
+            enter: () => {
+              entry.inFlight++
+            },
+            leave: () => {
+              entry.inFlight--
+              if (entry.inFlight === 0) entry.drained?.()
+            },
+          })
+        }
         this.#open.set(alias, entry)
         if (!pinned) {
           this.#reservedPools--

@@ -65,6 +65,26 @@ describe.skipIf(!ok)('Kysely under schema routing, and per-router strategies, on
     expect(decisions.length).toBe(before)
   })
 
+  it('a CTE named like the table a statement writes cannot hide an unqualified target', async () => {
+    const k = sy.kysely<DB>()
+    await withRouteContext({ tenant: 'a' }, () =>
+      k
+        .with('orders', (q) => q.selectFrom('orders').select(['tag', 'country']))
+        .insertInto('orders')
+        .columns(['tag', 'country'])
+        .expression((eb) => eb.selectFrom('orders').select(['tag', 'country']))
+        .execute(),
+    )
+    const counts = await sy.on('default').read<{ s: string; n: number }>(
+      `select 'a' as s, count(*)::int as n from tenant_a.orders union all select 'public', count(*)::int from public.orders order by 1`,
+    )
+    expect(counts.rows).toEqual([
+      { s: 'a', n: 2 },
+      { s: 'public', n: 1 },
+    ])
+    await sy.on('default').write(`delete from tenant_a.orders where id > 1`)
+  })
+
   it('raw SQL inside a Kysely query takes the parsing path, and its guard', async () => {
     const parsePath = vi.spyOn(SchemaRouter.prototype, 'run')
     const k = sy.kysely<DB>()

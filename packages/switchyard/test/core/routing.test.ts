@@ -238,6 +238,17 @@ describe.skipIf(!ok)('routing on real PostgreSQL: primary full, replica empty', 
     }
   })
 
+  it('close() waits for statements queued on a configured alias, then refuses new ones', async () => {
+    const s = createSwitchyard({ databases: { default: postgres({ connectionString: primary.connectionString, max: 1, connectTimeoutMs: 0 }) } })
+    await s.read('select 1') // the pool is open: statements take the lease-free path
+    const queued = Array.from({ length: 5 }, (_, i) => s.read<{ n: number }>('select $1::int as n, pg_sleep(0.05)', [i]))
+    const closed = s.close()
+    const results = await Promise.all(queued)
+    expect(results.map((r) => r.rows[0]?.n)).toEqual([0, 1, 2, 3, 4])
+    await closed
+    await expect(s.read('select 1')).rejects.toMatchObject({ code: 'POOL_CLOSED' })
+  })
+
   it('stickyAfterWrite: false keeps reads on the replica', async () => {
     const s = make([replicas], { stickyAfterWrite: false })
     try {
