@@ -9,6 +9,7 @@ import { DatabasePools } from './databases/pools.js'
 import { STORE_DIR } from './databases/connection.js'
 import { toHttpError } from './http/errors.js'
 import { loggerOptions, type LogOptions } from './http/log.js'
+import { refuseNul } from './http/nul-check.js'
 import { checkRouteDeclaration, type RouteEntry } from './http/route-registry.js'
 import { authRoutes } from './routes/auth.js'
 import { cardRoutes } from './routes/cards.js'
@@ -121,7 +122,14 @@ export async function buildApp(options: ServerOptions = {}): Promise<SwitchyardS
   app.addHook('onRequest', async (req) => {
     const auth = await authenticate(ctx, req)
     req.principal = auth.principal
-    authorize(req.routeOptions.config.access, auth)
+    authorize({ access: req.routeOptions.config.access, notFound: req.is404 }, auth)
+  })
+  // A NUL character can be stored neither as text nor in jsonb: refuse it here, naming the field,
+  // rather than let the store fail without saying which value it was. Runs exempt: their
+  // parameters go to the user's database (MySQL keeps NUL), never into the store.
+  app.addHook('preValidation', async (req) => {
+    if (req.method === 'POST' && READ_ONLY_POSTS.test(req.url)) return
+    refuseNul({ body: req.body, query: req.query })
   })
   // Any write may change what the hot path caches (a session, a card, a destination): drop it all.
   app.addHook('onSend', async (req, _reply, payload) => {

@@ -1,7 +1,10 @@
 import { SignJWT } from 'jose'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { buildApp } from '../src/index.js'
+import { authorize } from '../src/auth/authenticate.js'
+import { HttpError, toHttpError } from '../src/http/errors.js'
 import { routeDeclarationProblem } from '../src/http/route-registry.js'
+import { MetadataStoreError } from '../src/store/store-error.js'
 import { ADMIN, JWT_SECRET, startServer, type TestServer } from './support/server.js'
 
 const sign = (claims: Record<string, unknown>) =>
@@ -249,5 +252,84 @@ describe('changing a password (PUT /api/user/:id/password, Metabase shape)', () 
     expect((await s.request('GET', '/api/user/current', { session: b.session })).statusCode).toBe(401)
     expect((await login('pw-b@acme.test', 'reset-by-admin-1')).statusCode).toBe(200)
     expect((await s.request('PUT', '/api/user/999999/password', { apiKey: s.apiKey, payload: { password: 'nobody-here-1' } })).statusCode).toBe(404)
+  })
+})
+
+describe('the access check fails closed', () => {
+  const principal = { kind: 'user' as const, userId: 1, isAdmin: true, attributes: {} }
+
+  it('refuses a matched route without an access rule with 500, even for an admin; only the 404 handler passes without one', () => {
+    for (const auth of [{}, { principal }]) {
+      let thrown: unknown
+      try {
+        authorize({ access: undefined, notFound: false }, auth)
+      } catch (err) {
+        thrown = err
+      }
+      expect(thrown).toBeInstanceOf(HttpError)
+      expect(toHttpError(thrown)).toEqual({ statusCode: 500, body: { message: 'route has no access rule' } })
+      expect(() => authorize({ access: undefined, notFound: true }, auth)).not.toThrow()
+    }
+    expect(() => authorize({ access: 'public', notFound: false }, {})).not.toThrow()
+    expect(() => authorize({ access: 'user', notFound: false }, {})).toThrow(/Unauthenticated/)
+  })
+
+  it('an unknown URL still answers 404 to anyone, with or without credentials', async () => {
+    const s = await startServer()
+    try {
+      expect((await s.request('GET', '/api/no-such-thing')).statusCode).toBe(404)
+      expect((await s.request('POST', '/api/no-such-thing', { session: s.adminSession, payload: {} })).statusCode).toBe(404)
+    } finally {
+      await s.close()
+    }
+  })
+})
+
+describe('a NUL character is refused with 400 naming the field, and changes nothing', () => {
+  let s: TestServer
+  beforeAll(async () => {
+    s = await startServer()
+  })
+  afterAll(async () => {
+    await s?.close()
+  })
+
+  it('in login_attributes', async () => {
+    const u = await s.user('nul@acme.test', { t: 'acme' })
+    const res = await s.request('PUT', `/api/user/${u.id}`, { session: s.adminSession, payload: { login_attributes: { t: 'a\u0000' } } })
+    expect(res.statusCode).toBe(400)
+    expect(res.json().message).toMatch(/body\/login_attributes\/t must not contain a NUL character/)
+    expect((await s.request('GET', `/api/user/${u.id}`, { session: s.adminSession })).json().login_attributes).toEqual({ t: 'acme' })
+    const created = await s.request('POST', '/api/user', { session: s.adminSession, payload: { email: 'nul2@acme.test', login_attributes: { ['k\u0000']: 'v' } } })
+    expect(created.statusCode).toBe(400)
+    expect(created.json().message).toMatch(/body\/login_attributes\/k\\u0000/)
+    expect((await s.request('GET', '/api/user?status=all', { session: s.adminSession })).body).not.toContain('nul2@acme.test')
+  })
+
+  it('in a card name', async () => {
+    const db = await s.request('POST', '/api/database', { apiKey: s.apiKey, payload: { engine: 'pglite', name: 'Nul', details: { 'data-dir': 'nul-db' } } })
+    const query = { database: db.json<{ id: number }>().id, type: 'native', native: { query: 'select 1' } }
+    const count = async () => (await s.app.switchyard.store.query<{ n: number }>('select count(*)::int as n from cards')).rows[0]!.n
+    const before = await count()
+    const res = await s.request('POST', '/api/card', { apiKey: s.apiKey, payload: { name: 'x\u0000', dataset_query: query } })
+    expect(res.statusCode).toBe(400)
+    expect(res.json().message).toMatch(/body\/name must not contain a NUL character/)
+    expect(await count()).toBe(before)
+  })
+
+  it('a value the store itself refuses (SQLSTATE class 22) is a 400, not a 500: the backstop behind that check', async () => {
+    const store = s.app.switchyard.store
+    // 22021 (NUL in text) and 22P05 (NUL escape in jsonb), straight from the real store.
+    for (const [sql, value] of [['select $1::text as v', 'a\u0000'], ['select $1::jsonb as v', '{"t":"a\\u0000"}']] as const) {
+      const err = await store.query(sql, [value]).then(() => undefined, (e: unknown) => e)
+      expect(err).toBeInstanceOf(MetadataStoreError)
+      expect((err as MetadataStoreError).sqlState).toMatch(/^22/)
+      const mapped = toHttpError(err)
+      expect(mapped.statusCode).toBe(400)
+      expect(mapped.body.message).toMatch(/^Invalid value/)
+    }
+    // Other store failures stay server errors.
+    const broken = await store.query('select * from no_such_table').then(() => undefined, (e: unknown) => e)
+    expect(toHttpError(broken).statusCode).toBe(500)
   })
 })

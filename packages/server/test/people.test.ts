@@ -61,6 +61,7 @@ describe('setup, sessions, users and API keys', () => {
 
   it('permission matrix: every endpoint, for admin, user, API key and anonymous, with the exact status', async () => {
     const u = await s.user('matrix@acme.test', { tenant: 'acme' })
+    const other = await s.user('matrix-other@acme.test', { tenant: 'acme' })
     const db = await s.request('POST', '/api/database', { apiKey: s.apiKey, payload: { engine: 'pglite', name: 'Matrix', details: { 'data-dir': 'matrix-db' } } })
     expect(db.statusCode).toBe(200)
     const dbId = db.json<{ id: number }>().id
@@ -72,12 +73,26 @@ describe('setup, sessions, users and API keys', () => {
     const freshDb = async () => (await s.app.switchyard.store.query<{ id: number }>(`insert into databases (name, engine, details) values ('doomed', 'pglite', '{}') returning id`)).rows[0]!.id
     const unique = () => `m-${Math.random().toString(36).slice(2, 10)}`
     type Who = 'admin' | 'user' | 'apiKey' | 'anonymous'
-    type Row = [string, string | (() => Promise<string>), (() => unknown) | undefined, Record<Who, number>]
+    type Creds = { session?: string; apiKey?: string }
+    /** The fifth column, when present, gives fresh credentials per call (a row that ends the session it uses). */
+    type Row = [string, string | (() => Promise<string>), (() => unknown) | undefined, Record<Who, number>, ((who: Who) => Promise<Creds>)?]
     const admin = (ok: number): Record<Who, number> => ({ admin: ok, apiKey: ok, user: 403, anonymous: 401 })
     const anyUser = (ok: number): Record<Who, number> => ({ admin: ok, apiKey: ok, user: ok, anonymous: 401 })
     const rows: Row[] = [
       ['GET', '/api/user', undefined, admin(200)],
       ['GET', '/api/user/current', undefined, anyUser(200)],
+      ['GET', `/api/user/${u.id}`, undefined, anyUser(200)],
+      ['GET', `/api/user/${other.id}`, undefined, admin(200)],
+      ['PUT', `/api/user/${other.id}`, () => ({ first_name: 'Other' }), admin(200)],
+      // An admin (or a key) resets another user's password without the old one: 204, no new session.
+      ['PUT', `/api/user/${other.id}/password`, () => ({ password: 'reset-password-1', old_password: 'user-password-123' }), admin(204)],
+      // Logging out ends the caller's own session, so each call gets a fresh one; a key has none to end.
+      ['DELETE', '/api/session', undefined, { admin: 204, user: 204, apiKey: 401, anonymous: 401 }, async (who) => {
+        if (who === 'apiKey') return { apiKey: s.apiKey }
+        if (who === 'anonymous') return {}
+        const [username, password] = who === 'admin' ? [ADMIN.email, ADMIN.password] : ['matrix@acme.test', 'user-password-123']
+        return { session: (await s.request('POST', '/api/session', { payload: { username, password } })).json<{ id: string }>().id }
+      }],
       ['POST', '/api/user', () => ({ email: `${unique()}@acme.test` }), admin(200)],
       ['POST', '/api/api-key', () => ({ name: unique(), group_id: 1 }), admin(200)],
       ['GET', '/api/api-key', undefined, admin(200)],
@@ -101,16 +116,60 @@ describe('setup, sessions, users and API keys', () => {
       ['PUT', '/api/ee/database-routing/router-database/999999', () => ({ user_attribute: 'tenant' }), admin(404)],
       ['POST', '/api/ee/database-routing/mirror-database', () => ({ router_database_id: 999999, mirrors: [{ name: 'x', engine: 'postgres', details: { host: 'h' } }] }), admin(404)],
     ]
-    const creds: Record<Who, { session?: string; apiKey?: string }> = { admin: { session: s.adminSession }, user: { session: u.session }, apiKey: { apiKey: s.apiKey }, anonymous: {} }
+    const creds: Record<Who, Creds> = { admin: { session: s.adminSession }, user: { session: u.session }, apiKey: { apiKey: s.apiKey }, anonymous: {} }
     const seen: string[] = []
-    for (const [method, url, payload, expected] of rows) {
+    for (const [method, url, payload, expected, credsFor] of rows) {
       for (const who of ['anonymous', 'user', 'admin', 'apiKey'] as const) {
         const target = typeof url === 'string' ? url : await url()
-        const res = await s.request(method, target, { ...creds[who], ...(payload ? { payload: payload() } : {}) })
+        const as = credsFor ? await credsFor(who) : creds[who]
+        const res = await s.request(method, target, { ...as, ...(payload ? { payload: payload() } : {}) })
         seen.push(`${method} ${target} ${who}: ${res.statusCode}${res.statusCode === expected[who] ? '' : ` (expected ${expected[who]}) ${res.body.slice(0, 200)}`}`)
       }
     }
     expect(seen.filter((line) => line.includes('expected'))).toEqual([])
+  })
+
+  it('a user with the right old password changes their own; the new one logs in and their other sessions end', async () => {
+    const u = await s.user('own-pw@acme.test')
+    const login = (password: string) => s.request('POST', '/api/session', { payload: { username: 'own-pw@acme.test', password } })
+    const elsewhere = (await login('user-password-123')).json<{ id: string }>().id
+    const res = await s.request('PUT', `/api/user/${u.id}/password`, { session: u.session, payload: { password: 'my-new-password-1', old_password: 'user-password-123' } })
+    expect(res.statusCode).toBe(200)
+    const fresh = res.json<{ success: boolean; session_id: string }>().session_id
+    expect((await s.request('GET', '/api/user/current', { session: elsewhere })).statusCode).toBe(401)
+    expect((await s.request('GET', '/api/user/current', { session: u.session })).statusCode).toBe(401)
+    expect((await s.request('GET', '/api/user/current', { session: fresh })).json().email).toBe('own-pw@acme.test')
+    expect((await login('my-new-password-1')).statusCode).toBe(200)
+    expect((await login('user-password-123')).statusCode).toBe(401)
+  })
+
+  it('deactivating a user ends their sessions: reactivating does not bring them back', async () => {
+    const u = await s.user('leaver@acme.test', { tenant: 'acme' })
+    const sessions = async () => (await s.app.switchyard.store.query<{ n: number }>('select count(*)::int as n from sessions where user_id = $1', [u.id])).rows[0]!.n
+    expect(await sessions()).toBe(1)
+    expect((await s.request('PUT', `/api/user/${u.id}`, { session: s.adminSession, payload: { is_active: false } })).statusCode).toBe(200)
+    expect(await sessions()).toBe(0)
+    expect((await s.request('PUT', `/api/user/${u.id}`, { session: s.adminSession, payload: { is_active: true } })).statusCode).toBe(200)
+    const stale = await s.request('GET', '/api/user/current', { session: u.session })
+    expect(stale.statusCode).toBe(401)
+    // Reactivated, they sign in again like anyone else.
+    const again = await s.request('POST', '/api/session', { payload: { username: 'leaver@acme.test', password: 'user-password-123' } })
+    expect(again.statusCode).toBe(200)
+  })
+
+  it("only an admin changes an email address; a user may resend their own unchanged", async () => {
+    const u = await s.user('renamed@acme.test', { tenant: 'acme' })
+    const self = await s.request('PUT', `/api/user/${u.id}`, { session: u.session, payload: { email: 'someone-else@acme.test' } })
+    expect(self.statusCode).toBe(403)
+    expect(self.json().message).toBe('Only an admin can change the email address of an account.')
+    // A client sending the whole user back (same address, any case) is not changing it.
+    const same = await s.request('PUT', `/api/user/${u.id}`, { session: u.session, payload: { email: 'RENAMED@acme.test', first_name: 'Ren' } })
+    expect(same.statusCode).toBe(200)
+    expect(same.json()).toMatchObject({ email: 'RENAMED@acme.test', first_name: 'Ren' })
+    const byAdmin = await s.request('PUT', `/api/user/${u.id}`, { session: s.adminSession, payload: { email: 'renamed@globex.test' } })
+    expect(byAdmin.statusCode).toBe(200)
+    expect(byAdmin.json().email).toBe('renamed@globex.test')
+    expect((await s.request('POST', '/api/session', { payload: { username: 'renamed@globex.test', password: 'user-password-123' } })).statusCode).toBe(200)
   })
 
   it('serves an OpenAPI document', async () => {

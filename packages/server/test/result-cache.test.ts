@@ -1,10 +1,13 @@
 import { createServer } from 'node:net'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createMemoryCache, createRedisCache, resultCacheKey, type CachedResult, type ResultCache } from '../src/cache/result-cache.js'
-import { randomName, REDIS_URL, serviceAvailable } from '../../../test-support/services.js'
+import { createMemoryCache, createRedisCache, databaseFingerprint, resultCacheKey, type CachedResult, type ResultCache } from '../src/cache/result-cache.js'
+import { randomName, REDIS_URL, serviceAvailable, type TempDatabase } from '../../../test-support/services.js'
+import { startServer, type TestServer } from './support/server.js'
+import { detailsOf, tenantDatabases } from './support/tenants.js'
 
 const redisOk = await serviceAvailable('redis')
+const pgOk = await serviceAvailable('postgres')
 
 const value = (tag: string): CachedResult => ({ cols: [{ name: 'tenant', display_name: 'tenant', base_type: 'type/Text' }], rows: [[tag]], row_count: 1 })
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -24,7 +27,8 @@ const awkward = {
 }
 
 describe('resultCacheKey', () => {
-  const base = { cardId: 1, servedByDatabaseId: 10, sql: 'select * from t where id = $1', params: [1] as readonly unknown[] }
+  const details = { host: '127.0.0.1', port: 5432, dbname: 'acme', user: 'postgres', password: 'secret-1', ssl: false }
+  const base = { cardId: 1, servedByDatabaseId: 10, servedByFingerprint: databaseFingerprint('postgres', details), sql: 'select * from t where id = $1', params: [1] as readonly unknown[] }
 
   it('is stable for equal inputs', () => {
     expect(resultCacheKey(base)).toBe(resultCacheKey({ ...base, params: [1] }))
@@ -34,6 +38,27 @@ describe('resultCacheKey', () => {
 
   it('differs by the database that served the result, so two tenants never share an entry', () => {
     expect(resultCacheKey(base)).not.toBe(resultCacheKey({ ...base, servedByDatabaseId: 11 }))
+  })
+
+  it('differs by what the serving database is, not only its id: engine, any detail, the password too', () => {
+    const fp = (engine: string, d: Record<string, unknown>) => databaseFingerprint(engine, d)
+    // Key order in the stored JSON never matters.
+    expect(fp('postgres', details)).toBe(fp('postgres', Object.fromEntries(Object.entries(details).reverse())))
+    const fingerprints = [
+      fp('postgres', details),
+      fp('mysql', details),
+      fp('postgres', { ...details, dbname: 'globex' }),
+      fp('postgres', { ...details, host: '10.0.0.2' }),
+      fp('postgres', { ...details, port: '5432' }),
+      fp('postgres', { ...details, password: 'secret-2' }),
+    ]
+    expect(new Set(fingerprints).size).toBe(fingerprints.length)
+    for (const f of fingerprints) expect(f).toMatch(/^[0-9a-f]{64}$/)
+    // The same id pointed elsewhere is another entry; the secret never shows in the key.
+    const moved = resultCacheKey({ ...base, servedByFingerprint: fp('postgres', { ...details, dbname: 'globex' }) })
+    expect(moved).not.toBe(resultCacheKey(base))
+    expect(moved).toMatch(/^card:1:db:10:[0-9a-f]{64}$/)
+    expect(resultCacheKey(base)).not.toContain('secret-1')
   })
 
   it('differs by card, SQL and every distinguishable parameter', () => {
@@ -196,7 +221,7 @@ describe.skipIf(!redisOk)('redis cache', () => {
 
   it('keeps two tenants apart: keys for different serving databases never collide', async () => {
     const c = open()
-    const run = { cardId: 42, sql: 'select * from orders where total > $1', params: [10] }
+    const run = { cardId: 42, servedByFingerprint: databaseFingerprint('postgres', { dbname: 'orders' }), sql: 'select * from orders where total > $1', params: [10] }
     await c.set(resultCacheKey({ ...run, servedByDatabaseId: 1 }), value('acme'), 30)
     expect(await c.get(resultCacheKey({ ...run, servedByDatabaseId: 2 }))).toBeUndefined()
     await c.set(resultCacheKey({ ...run, servedByDatabaseId: 2 }), value('globex'), 30)
@@ -239,5 +264,56 @@ describe.skipIf(!redisOk)('redis cache', () => {
     expect(await admin.exists(`${prefix}after-close`)).toBe(0)
     await c.close() // idempotent
     expect(errors).toEqual([])
+  })
+})
+
+describe.skipIf(!pgOk)('the result cache through the server: a destination pointed elsewhere', () => {
+  let s: TestServer
+  let dbs: Map<string, TempDatabase>
+  beforeAll(async () => {
+    dbs = await tenantDatabases(['cache_router', 'cache_x', 'cache_y'])
+    s = await startServer()
+  }, 120_000)
+  afterAll(async () => {
+    await s?.close()
+    await Promise.all([...(dbs?.values() ?? [])].map((d) => d.drop()))
+  })
+
+  it("serves the new target's rows, never the old target's cached ones, once the destination's details change", async () => {
+    const router = await s.request('POST', '/api/database', { apiKey: s.apiKey, payload: { engine: 'postgres', name: 'Router', details: detailsOf(dbs.get('cache_router')!) } })
+    const routerId = router.json<{ id: number }>().id
+    expect((await s.request('PUT', `/api/ee/database-routing/router-database/${routerId}`, { apiKey: s.apiKey, payload: { user_attribute: 'tenant' } })).statusCode).toBe(200)
+    const mirror = await s.request('POST', '/api/ee/database-routing/mirror-database?check_connection_details=true', {
+      apiKey: s.apiKey,
+      payload: { router_database_id: routerId, mirrors: [{ name: 'x', engine: 'postgres', details: detailsOf(dbs.get('cache_x')!) }] },
+    })
+    expect(mirror.statusCode).toBe(200)
+    const list = await s.request('GET', `/api/database?router_database_id=${routerId}`, { apiKey: s.apiKey })
+    const destId = list.json<{ data: { id: number; name: string }[] }>().data.find((d) => d.name === 'x')!.id
+    const card = await s.request('POST', '/api/card', {
+      apiKey: s.apiKey,
+      payload: { name: 'Tenant', cache_ttl: 300, dataset_query: { database: routerId, type: 'native', native: { query: 'select tenant from orders order by id limit 1' } } },
+    })
+    const cardId = card.json<{ id: number }>().id
+    const viewer = await s.user('viewer@x.test', { tenant: 'x' })
+    const run = async () => (await s.request('POST', `/api/card/${cardId}/query`, { session: viewer.session, payload: {} })).json<{ cached: boolean; data: { rows: unknown[][] } }>()
+
+    expect((await run()).data.rows).toEqual([['cache_x']])
+    const hit = await run()
+    expect(hit.cached).toBe(true)
+    expect(hit.data.rows).toEqual([['cache_x']])
+
+    // Same destination id, another real database behind it.
+    const moved = await s.request('PUT', `/api/database/${destId}`, { apiKey: s.apiKey, payload: { details: detailsOf(dbs.get('cache_y')!) } })
+    expect(moved.statusCode).toBe(200)
+    const after = await run()
+    expect(after.cached).toBe(false)
+    expect(after.data.rows).toEqual([['cache_y']])
+    expect((await run()).cached).toBe(true)
+
+    // Pointed back, the first target's entry is that target's own result again.
+    await s.request('PUT', `/api/database/${destId}`, { apiKey: s.apiKey, payload: { details: detailsOf(dbs.get('cache_x')!) } })
+    const back = await run()
+    expect(back.data.rows).toEqual([['cache_x']])
   })
 })

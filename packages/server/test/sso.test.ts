@@ -120,4 +120,44 @@ describe('JWT single sign-on', () => {
     expect((await store.query<{ n: number }>('select count(*)::int as n from sessions where user_id = $1', [id])).rows[0]!.n).toBe(sessionsBefore)
     expect((await s.request('GET', '/api/user/current', { session })).statusCode).toBe(401)
   })
+
+  it('no cross-tenant takeover: a user cannot take another email, so SSO never merges into their account', async () => {
+    const mallory = await s.user('mallory@acme.test', { tenant: 'acme' })
+    const store = s.app.switchyard.store
+    const before = (await store.query('select email, login_attributes, password_hash from users where id = $1', [mallory.id])).rows[0]
+    const grab = await s.request('PUT', `/api/user/${mallory.id}`, { session: mallory.session, payload: { email: 'bob@globex.com' } })
+    expect(grab.statusCode).toBe(403)
+    expect(grab.json().message).toMatch(/Only an admin can change the email address/)
+    // The refused request changed nothing.
+    expect((await store.query('select email, login_attributes, password_hash from users where id = $1', [mallory.id])).rows[0]).toEqual(before)
+
+    // Bob signs on: he gets his own account, not Mallory's row.
+    const bob = await s.request('GET', `/auth/sso?jwt=${await sign({ email: 'bob@globex.com', first_name: 'Bob', tenant: 'globex' })}`)
+    expect(bob.statusCode).toBe(200)
+    const bobMe = (await s.request('GET', '/api/user/current', { session: bob.json<{ id: string }>().id })).json<{ id: number; email: string }>()
+    expect(bobMe.id).not.toBe(mallory.id)
+    expect(bobMe.email).toBe('bob@globex.com')
+    // Mallory's session still routes to her own tenant, and her password opens only her account.
+    const malloryMe = await s.request('GET', '/api/user/current', { session: mallory.session })
+    expect(malloryMe.json()).toMatchObject({ email: 'mallory@acme.test', login_attributes: { tenant: 'acme' } })
+    const asBob = await s.request('POST', '/api/session', { payload: { username: 'bob@globex.com', password: 'user-password-123' } })
+    expect(asBob.statusCode).toBe(401)
+  })
+
+  it('links a password user by email, and ends their older sessions when the sign-on changes their attributes', async () => {
+    const u = await s.user('linked@acme.test', { tenant: 'acme' })
+    const first = await s.request('GET', `/auth/sso?jwt=${await sign({ email: 'Linked@acme.test', tenant: 'globex' })}`)
+    expect(first.statusCode).toBe(200)
+    const ssoSession = first.json<{ id: string }>().id
+    // The password session was opened as acme: it must not carry on as globex.
+    expect((await s.request('GET', '/api/user/current', { session: u.session })).statusCode).toBe(401)
+    const me = await s.request('GET', '/api/user/current', { session: ssoSession })
+    expect(me.json()).toMatchObject({ id: u.id, email: 'linked@acme.test', login_attributes: { tenant: 'globex' } })
+    // Same attributes next time: nothing changes tenant, so the earlier session lives on.
+    const second = await s.request('GET', `/auth/sso?jwt=${await sign({ email: 'linked@acme.test', tenant: 'globex' })}`)
+    expect(second.statusCode).toBe(200)
+    expect((await s.request('GET', '/api/user/current', { session: ssoSession })).statusCode).toBe(200)
+    // Metabase's linking keeps the password working.
+    expect((await s.request('POST', '/api/session', { payload: { username: 'linked@acme.test', password: 'user-password-123' } })).statusCode).toBe(200)
+  })
 })

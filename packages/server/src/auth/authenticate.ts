@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify'
-import { forbidden, unauthorized } from '../http/errors.js'
+import { forbidden, HttpError, unauthorized } from '../http/errors.js'
 import type { ServerContext } from '../context.js'
 import { hashToken } from './secrets.js'
 import { principalOf, type Principal, type UserRow } from './principal.js'
@@ -52,9 +52,24 @@ export function sessionToken(req: FastifyRequest): string | undefined {
 /**
  * Decides whether a request may reach its route, before its body is validated: an anonymous
  * caller learns nothing about an admin route's schema. Public routes ignore bad credentials.
+ *
+ * Fails closed: only the not-found handler (no route matched, so nothing to protect) passes
+ * without an access rule. A matched route without one slipped past the registry check (a
+ * plugin, a later refactor) and is refused with 500 rather than served to anyone.
+ *
+ * @example
+ * ```ts
+ * authorize({ access: undefined, notFound: true }, {}) // passes: the 404 handler answers
+ * authorize({ access: undefined, notFound: false }, {}) // throws HttpError 500 'route has no access rule'
+ * ```
  */
-export function authorize(access: Access | undefined, auth: Authentication): void {
-  if (access === undefined || access === 'public') return
+export function authorize(route: { access: Access | undefined; notFound: boolean }, auth: Authentication): void {
+  const { access } = route
+  if (access === undefined) {
+    if (route.notFound) return
+    throw new HttpError(500, 'route has no access rule')
+  }
+  if (access === 'public') return
   if (!auth.principal) throw unauthorized(auth.failure)
   if (access === 'admin' && !auth.principal.isAdmin) throw forbidden()
 }

@@ -62,28 +62,50 @@ function canonical(v: unknown, seen: Set<object>): unknown {
 }
 
 /**
- * The cache key for one run: `card:<cardId>:db:<servedByDatabaseId>:<sha256 hex>`, the hash
- * taken over a canonical JSON encoding of all four inputs (with a format version).
- *
- * It names the database that SERVED the result — the destination the viewer was routed
- * to, not the router the question is saved on — so two viewers routed to different
- * tenants never share an entry, even for the same question, SQL and parameters. The ids
- * are also spelled out in front of the hash so an operator can find (or SCAN and delete)
- * a question's or a database's entries.
+ * What a database IS, for the cache: a sha256 over a canonical encoding of its engine and
+ * connection details (secrets included, so a changed password or host gives a new value; only
+ * the hash ever leaves the process). Ids alone are not enough: `PUT /api/database/:id` can point
+ * an id at another database, and a recreated store hands out old ids again while a shared Redis
+ * still holds the previous owner's results.
  *
  * @example
  * ```ts
- * import { resultCacheKey } from './result-cache.js'
- * const acme = resultCacheKey({ cardId: 1, servedByDatabaseId: 7, sql: 'select * from t where id = $1', params: [5] })
- * const globex = resultCacheKey({ cardId: 1, servedByDatabaseId: 8, sql: 'select * from t where id = $1', params: [5] })
+ * databaseFingerprint('postgres', { host: 'a', dbname: 'acme' }) === databaseFingerprint('postgres', { dbname: 'acme', host: 'a' }) // true
+ * databaseFingerprint('postgres', { host: 'a', dbname: 'acme' }) === databaseFingerprint('postgres', { host: 'b', dbname: 'acme' }) // false
+ * ```
+ */
+export function databaseFingerprint(engine: string, details: Readonly<Record<string, unknown>>): string {
+  const encoded = JSON.stringify(['switchyard-database-v1', engine, canonical(details, new Set())])
+  return createHash('sha256').update(encoded).digest('hex')
+}
+
+/**
+ * The cache key for one run: `card:<cardId>:db:<servedByDatabaseId>:<sha256 hex>`, the hash
+ * taken over a canonical JSON encoding of all five inputs (with a format version).
+ *
+ * It names the database that SERVED the result — the destination the viewer was routed
+ * to, not the router the question is saved on — so two viewers routed to different
+ * tenants never share an entry, even for the same question, SQL and parameters. That
+ * database is named by id AND by {@link databaseFingerprint}, so changing where an id points
+ * (new details, or an id reused by a recreated store) never serves the old target's rows.
+ * The ids are also spelled out in front of the hash so an operator can find (or SCAN and
+ * delete) a question's or a database's entries.
+ *
+ * @example
+ * ```ts
+ * import { databaseFingerprint, resultCacheKey } from './result-cache.js'
+ * const run = { cardId: 1, sql: 'select * from t where id = $1', params: [5] }
+ * const acme = resultCacheKey({ ...run, servedByDatabaseId: 7, servedByFingerprint: databaseFingerprint('postgres', { dbname: 'acme' }) })
+ * const globex = resultCacheKey({ ...run, servedByDatabaseId: 8, servedByFingerprint: databaseFingerprint('postgres', { dbname: 'globex' }) })
  * acme !== globex // true
  * ```
  */
-export function resultCacheKey(input: { cardId: number; servedByDatabaseId: number; sql: string; params: readonly unknown[] }): string {
-  const { cardId, servedByDatabaseId, sql, params } = input
+export function resultCacheKey(input: { cardId: number; servedByDatabaseId: number; servedByFingerprint: string; sql: string; params: readonly unknown[] }): string {
+  const { cardId, servedByDatabaseId, servedByFingerprint, sql, params } = input
   for (const [what, id] of [['cardId', cardId], ['servedByDatabaseId', servedByDatabaseId]] as const) {
     if (!Number.isSafeInteger(id)) throw new TypeError(`resultCacheKey: ${what} must be an integer, got ${String(id)}`)
   }
-  const encoded = JSON.stringify(['switchyard-result-v1', cardId, servedByDatabaseId, sql, canonical(params, new Set())])
+  // v2: v1 keys (no fingerprint) can never be read back as if they were current.
+  const encoded = JSON.stringify(['switchyard-result-v2', cardId, servedByDatabaseId, servedByFingerprint, sql, canonical(params, new Set())])
   return `card:${cardId}:db:${servedByDatabaseId}:${createHash('sha256').update(encoded).digest('hex')}`
 }

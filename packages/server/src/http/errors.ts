@@ -50,6 +50,9 @@ const CLIENT_CODES: Record<string, number> = {
 const SERVER_CODES: Record<string, { status: number; message: string }> = {
   METADATA_STORE_UNAVAILABLE: { status: 503, message: 'The metadata store is unavailable; try again shortly.' },
   METADATA_STORE_FAILED: { status: 500, message: 'Internal error' },
+  // The store refused a value the caller sent (SQLSTATE class 22); which value is named by the
+  // request check in app.ts where it can be, so this generic answer is the backstop.
+  METADATA_STORE_INVALID_VALUE: { status: 400, message: 'Invalid value: the request holds a value the metadata store cannot keep (such as a NUL character).' },
 }
 
 export interface HttpFailure {

@@ -1,6 +1,6 @@
 import type { EnginePool } from 'switchyard'
 import type { Principal } from '../auth/principal.js'
-import { resultCacheKey, type CachedResult } from '../cache/result-cache.js'
+import { databaseFingerprint, resultCacheKey, type CachedResult } from '../cache/result-cache.js'
 import type { ServerContext } from '../context.js'
 import { baseType } from '../databases/base-types.js'
 import type { DatabaseRow } from '../databases/pools.js'
@@ -53,7 +53,7 @@ export async function runNative(ctx: ServerContext, run: NativeRun, who: Princip
     target = await resolveTarget(ctx, run.database, who)
     const pool = ctx.pools.get(target)
     const { sql, params } = compileNativeQuery(run.query, run.templateTags, run.parameters, pool.capabilities.placeholders)
-    const key = run.cardId !== undefined && run.cacheTtl ? resultCacheKey({ cardId: run.cardId, servedByDatabaseId: target.id, sql, params }) : undefined
+    const key = run.cardId !== undefined && run.cacheTtl ? resultCacheKey({ cardId: run.cardId, servedByDatabaseId: target.id, servedByFingerprint: fingerprintOf(target), sql, params }) : undefined
     prepared = { pool, sql, params, key }
   } catch (err) {
     // A refusal is a run too: who asked, for what, and why it went nowhere.
@@ -78,6 +78,20 @@ export async function runNative(ctx: ServerContext, run: NativeRun, who: Princip
   const common = { database_id: run.database.id, started_at: new Date(Date.now() - runningTime).toISOString(), running_time: runningTime, ...(run.cardId !== undefined ? { card_id: run.cardId } : {}) }
   if (failure !== undefined || !result) return { status: 'failed', error: failure ?? 'Query failed', ...common, row_count: 0, data: { cols: [], rows: [] } }
   return { status: 'completed', ...common, row_count: result.row_count, cached: cacheHit, data: { cols: result.cols, rows: result.rows } }
+}
+
+/**
+ * Fingerprints memoised per row object: the hot path reuses rows from the metadata cache, and
+ * a changed database is a new row (the cache is cleared on every write), so never a stale hit.
+ */
+const fingerprints = new WeakMap<DatabaseRow, string>()
+function fingerprintOf(db: DatabaseRow): string {
+  let fp = fingerprints.get(db)
+  if (fp === undefined) {
+    fp = databaseFingerprint(db.engine, db.details)
+    fingerprints.set(db, fp)
+  }
+  return fp
 }
 
 /** JSON has no bigint; dates go out as ISO strings. */

@@ -66,6 +66,12 @@ function sameSite(target: string): boolean {
   }
 }
 
+/**
+ * A scrypt hash of a random password nobody knows, with the same parameters as real ones, so
+ * verifying against it costs what verifying a real password costs (see POST /api/session).
+ */
+const DUMMY_PASSWORD_HASH = 'scrypt$+mhtuxyJ9rMfL5utJTLSbA==$30Cl02SLUPt3OhH63LyOUn8hekXEWQIpLd9xGyhzd5Y='
+
 /** Claims that describe the token or the user's identity; every other claim becomes a login attribute. */
 const RESERVED_CLAIMS = new Set(['email', 'first_name', 'last_name', 'iat', 'exp', 'nbf', 'iss', 'aud', 'sub', 'jti', 'groups'])
 
@@ -103,8 +109,12 @@ export function authRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const { username, password } = req.body as { username: string; password: string }
     const { rows } = await ctx.store.query<UserRow>('select * from users where lower(email) = lower($1) and is_active', [username])
     const user = rows[0]
-    // The same answer for an unknown email and a wrong password: no account enumeration.
-    if (!user || !(await verifyPassword(password, user.password_hash))) throw new HttpError(401, 'Invalid username or password.')
+    // The same answer for an unknown email and a wrong password: no account enumeration. The
+    // same work too: an unknown email (or an SSO-only user without a password) is checked
+    // against a dummy hash, so the response time does not tell which emails have accounts.
+    const stored = user?.password_hash ?? null
+    const matches = await verifyPassword(password, stored ?? DUMMY_PASSWORD_HASH)
+    if (!user || stored === null || !matches) throw new HttpError(401, 'Invalid username or password.')
     return ctx.store.transaction((tx) => startSession(ctx, tx, reply, user.id))
   })
 
@@ -132,6 +142,11 @@ export function authRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const attributes: Record<string, string> = {}
     for (const [k, v] of Object.entries(claims)) if (!RESERVED_CLAIMS.has(k) && v !== null && v !== undefined) attributes[k] = typeof v === 'string' ? v : JSON.stringify(v)
     const session = await ctx.store.transaction(async (tx) => {
+      // Locked so a concurrent change cannot slip between this read and the upsert below.
+      const before = await tx.query<{ id: number; same: boolean }>(
+        'select id, login_attributes = $2::jsonb as same from users where lower(email) = lower($1) for update',
+        [email, JSON.stringify(attributes)],
+      )
       const { rows } = await tx.query<{ id: number }>(
         `insert into users (email, first_name, last_name, login_attributes, sso_source) values ($1, $2, $3, $4::jsonb, 'jwt')
          on conflict (lower(email)) do update set first_name = coalesce(excluded.first_name, users.first_name),
@@ -142,6 +157,10 @@ export function authRoutes(app: FastifyInstance, ctx: ServerContext): void {
       )
       // Deactivated between the check above and the upsert: the guarded update matched nothing.
       if (!rows[0]) throw unauthorized('User is deactivated.')
+      // Linking by email onto an existing user (Metabase's rule, password users included) may
+      // change their attributes, and so the database their queries route to. Sessions opened
+      // under the old attributes end here, so none silently switches tenant mid-session.
+      if (before.rows[0] && !before.rows[0].same) await tx.query('delete from sessions where user_id = $1', [rows[0].id])
       return startSession(ctx, tx, reply, rows[0].id)
     })
     // Only same-site paths: an open redirect would hand the session to anyone's page.

@@ -21,6 +21,7 @@ const idParams = { type: 'object', required: ['id'], properties: { id: ID } } as
 const noQuery = { type: 'object', properties: {} } as const
 
 const EMAIL_TAKEN = 'Email address already in use.'
+const EMAIL_ADMIN_ONLY = 'Only an admin can change the email address of an account.'
 const emailTaken = () => badRequest(EMAIL_TAKEN, { message: EMAIL_TAKEN, errors: { email: EMAIL_TAKEN } })
 
 /**
@@ -110,6 +111,13 @@ export function userRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const adminOnly = ['login_attributes', 'is_superuser', 'is_active'].filter((k) => k in b)
     // Attributes decide where a user's queries run: only an admin may change them.
     if (!p.isAdmin && (p.userId !== id || adminOnly.length > 0)) throw forbidden()
+    // The email is the identity SSO links to: a user who could rename themselves to someone
+    // else's address would be merged into that person's account (and tenant) at their next
+    // sign-on. Sending one's current address unchanged is fine (clients send the whole user).
+    if (!p.isAdmin && typeof b.email === 'string') {
+      const { rows } = await ctx.store.query<{ same: boolean }>('select lower(email) = lower($2) as same from users where id = $1', [id, b.email])
+      if (!rows[0]?.same) throw forbidden(EMAIL_ADMIN_ONLY)
+    }
     const sets: string[] = []
     const params: unknown[] = []
     const set = (col: string, value: unknown, cast = '') => {
@@ -131,6 +139,9 @@ export function userRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const updated = await ctx.store.transaction(async (tx) => {
       const { rows } = await tx.query<UserRow>(`update users set ${sets.join(', ')} where id = $${params.length} returning *`, params)
       if (rows[0] && b.password !== undefined) await endOtherSessions(tx, req, id)
+      // A deactivated user's sessions go with the deactivation, or reactivating them would
+      // bring back every session they had (including one a thief held).
+      if (rows[0] && b.is_active === false) await tx.query('delete from sessions where user_id = $1', [id])
       return rows[0]
     }).catch((err: unknown) => {
       throw isStoreUniqueViolation(err) ? emailTaken() : err

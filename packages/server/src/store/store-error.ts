@@ -1,4 +1,4 @@
-import { SwitchyardError, UniqueViolationError } from 'switchyard'
+import { QueryError, SwitchyardError, UniqueViolationError } from 'switchyard'
 
 /** Library codes that mean the store cannot take work right now (unreachable, or every connection busy), as opposed to a statement failing. */
 const UNREACHABLE = new Set(['HOST_UNREACHABLE', 'AUTHENTICATION_FAILED', 'DATABASE_NOT_FOUND', 'CONNECTION_TIMEOUT', 'CONNECTION_FAILED', 'POOL_EXHAUSTED'])
@@ -21,13 +21,28 @@ const UNREACHABLE = new Set(['HOST_UNREACHABLE', 'AUTHENTICATION_FAILED', 'DATAB
 export class MetadataStoreError extends SwitchyardError {
   /** The library code of the underlying failure, when it had one. */
   readonly storeCode: string | undefined
+  /** The store's SQLSTATE, when the failure was a statement's. */
+  readonly sqlState: string | undefined
 
   constructor(cause: unknown) {
     const storeCode = cause instanceof SwitchyardError ? cause.code : undefined
-    super(storeCode !== undefined && UNREACHABLE.has(storeCode) ? 'METADATA_STORE_UNAVAILABLE' : 'METADATA_STORE_FAILED', `Metadata store failure: ${(cause as Error)?.message ?? String(cause)}`, { cause })
+    const sqlState = cause instanceof QueryError ? cause.sqlState : undefined
+    super(storeErrorCode(storeCode, sqlState), `Metadata store failure: ${(cause as Error)?.message ?? String(cause)}`, { cause })
     this.name = 'MetadataStoreError'
     this.storeCode = storeCode
+    this.sqlState = sqlState
   }
+}
+
+/**
+ * SQLSTATE class 22 (data exception: a NUL character, an invalid Unicode escape, a value out
+ * of range) means the store refused a value the caller sent, not that the store is broken:
+ * it becomes METADATA_STORE_INVALID_VALUE, which the HTTP mapping answers with 400.
+ */
+function storeErrorCode(storeCode: string | undefined, sqlState: string | undefined): string {
+  if (storeCode !== undefined && UNREACHABLE.has(storeCode)) return 'METADATA_STORE_UNAVAILABLE'
+  if (sqlState?.startsWith('22')) return 'METADATA_STORE_INVALID_VALUE'
+  return 'METADATA_STORE_FAILED'
 }
 
 /** Wraps a store failure once; an already wrapped error passes through. */
