@@ -13,9 +13,10 @@ export { analyzeStatement } from './sql/analyze.js'
 export type { StatementAnalysis, TableSlot } from './sql/analyze.js'
 export { guardAnalyzed } from './sql/guard.js'
 export { qualifyAnalyzed, UnqualifiableStatementError } from './sql/qualify.js'
+export { UnverifiableStatementError } from './sql/mysql-guard.js'
 export { routedKysely } from './kysely/index.js'
 export type { RoutedKyselyOptions, KyselyFlavor } from './kysely/index.js'
-export { TenantManager, TenantDropNotConfirmedError, TenantMigrationError, TenantMigrationInterruptedError, TableSchemaMapping, tableSchemaMapping, tenantSchemaRouter } from './tenancy/index.js'
+export { TenantManager, TenantDropNotConfirmedError, TenantMigrationError, TenantMigrationInterruptedError, TenantMigrationStatusError, TableSchemaMapping, tableSchemaMapping, tenantSchemaRouter } from './tenancy/index.js'
 export type {
   MigrateOptions,
   MigrateProgress,

@@ -2,6 +2,7 @@ import type { EnginePool, EngineTransaction, QueryResult, Row } from '../engines
 import type { SchemaApplier } from '../facade/types.js'
 import { analyzeStatement, type StatementAnalysis } from '../sql/analyze.js'
 import { guardAnalyzed } from '../sql/guard.js'
+import { MysqlGuard } from '../sql/mysql-guard.js'
 import { ensureParser, parserReady } from '../sql/parser.js'
 import { qualifyAnalyzed, UnqualifiableStatementError } from '../sql/qualify.js'
 import { RewriteCache } from './rewrite-cache.js'
@@ -41,7 +42,9 @@ interface Prepared {
  * against naming any other tenant's schema, then either qualified (`qualify`) or run in a
  * transaction with a local search path (`transaction`, and for statements the qualifier
  * cannot pin). Engines without schemas (MySQL databases) select the tenant's database per
- * statement.
+ * statement, after a MySQL-grammar guard ({@link MysqlGuard}, analyses cached per text) has
+ * refused any statement naming another database, changing session state, or that it cannot
+ * read: selecting the database alone would leave `other_db.orders` reachable.
  *
  * Two bounded LRUs: analyses per statement text, and guarded rewrites per (text, schema) —
  * `rewriteCacheSize` in total — so a repeated statement for a known tenant costs two map
@@ -68,6 +71,8 @@ export class SchemaRouter implements SchemaApplier {
   #question: RewriteCache<StatementAnalysis, Prepared> | undefined
   readonly #cacheSize: number
   readonly #rewriteCacheSize: number
+  /** The MySQL/MariaDB guard and its analyses per text; created on first use. */
+  #mysql: MysqlGuard | undefined
 
   constructor(options: SchemaRoutingOptions = {}) {
     this.strategy = options.strategy ?? 'qualify'
@@ -101,7 +106,7 @@ export class SchemaRouter implements SchemaApplier {
   /** How many (schema, statement) rewrites and statement analyses are cached. */
   get cacheSizes(): { readonly analyses: number; readonly rewrites: number } {
     const q = this.#question?.sizes ?? { analyses: 0, rewrites: 0 }
-    return { analyses: this.#numbered.sizes.analyses + q.analyses, rewrites: this.#numbered.sizes.rewrites + q.rewrites }
+    return { analyses: this.#numbered.sizes.analyses + q.analyses + (this.#mysql?.size ?? 0), rewrites: this.#numbered.sizes.rewrites + q.rewrites }
   }
 
   #cache(pool: EnginePool): RewriteCache<StatementAnalysis, Prepared> {
@@ -109,13 +114,21 @@ export class SchemaRouter implements SchemaApplier {
     return (this.#question ??= new RewriteCache(this.#cacheSize, this.#rewriteCacheSize))
   }
 
+  #mysqlGuard(): MysqlGuard {
+    return (this.#mysql ??= new MysqlGuard(this.#shared, this.#cacheSize))
+  }
+
   run<R = Row>(pool: EnginePool, sql: string, params: readonly unknown[], schema: string, options: { signal?: AbortSignal; strategy?: SchemaStrategy } = {}): Promise<QueryResult<R>> {
     if (pool.capabilities.schemaScoping === 'database') {
+      let pending: void | Promise<void>
       try {
         validateSchemaName(schema)
+        // Selecting the tenant's database does not stop `other_db.orders`: guard first (fails closed).
+        pending = this.#mysqlGuard().check(sql, params, schema)
       } catch (err) {
         return Promise.reject(err)
       }
+      if (pending !== undefined) return pending.then(() => pool.query<R>(sql, params, { schema, signal: options.signal }))
       return pool.query<R>(sql, params, { schema, signal: options.signal })
     }
     const cache = this.#cache(pool)
@@ -135,6 +148,7 @@ export class SchemaRouter implements SchemaApplier {
   async runInTransaction<R = Row>(tx: EngineTransaction, pool: EnginePool, sql: string, params: readonly unknown[], schema: string): Promise<QueryResult<R>> {
     if (pool.capabilities.schemaScoping === 'database') {
       validateSchemaName(schema)
+      await this.#mysqlGuard().check(sql, params, schema)
       return tx.query<R>(sql, params)
     }
     const cache = this.#cache(pool)

@@ -1,4 +1,5 @@
 import { BUILTIN_FUNCTIONS, BUILTIN_TYPES, CATALOG_RELATIONS } from './builtins.js'
+import { CATALOG_SCHEMAS as CATALOG_SCHEMA_NAMES } from './guard.js'
 import { parsePostgres } from './parser.js'
 
 /** An unqualified table reference: where to insert a schema, and which table it names. */
@@ -34,6 +35,12 @@ export interface StatementAnalysis {
   readonly unverifiable?: string
   /** Why schema routing never runs this statement (transaction control, several statements, a data-leaking catalog, ...). */
   readonly refused?: string
+  /**
+   * Schemas the statement acts on as a whole (DROP/ALTER/COMMENT ON/GRANT ON SCHEMA x, GRANT ...
+   * ON ALL TABLES IN SCHEMA x, REINDEX SCHEMA x): they must be the tenant's own, never a shared
+   * schema or a catalog, which other tenants use too.
+   */
+  readonly wholeSchemas?: ReadonlySet<string>
 }
 
 /**
@@ -67,11 +74,14 @@ const QUALIFIABLE = new Set([
  * Everything here acts on objects inside schemas, whose names the guard checks; cluster- or
  * session-wide statements (roles, databases, ALTER SYSTEM, LISTEN, PREPARE, DISCARD, LOAD,
  * transaction control) are absent and belong outside tenant contexts (or in migrations).
- * VariableSetStmt, DeclareCursorStmt and CopyStmt are allowed only in their harmless forms.
+ * NOTIFY is absent too: a channel is database-wide, any session (another tenant's) may LISTEN on it.
+ * VariableSetStmt, DeclareCursorStmt and CopyStmt are allowed only in their harmless forms;
+ * VACUUM, ANALYZE, CLUSTER and REINDEX only on named tables or indexes (or REINDEX SCHEMA of
+ * the tenant's own schema): without them they act on the whole database.
  */
 const ROUTABLE_STATEMENTS = new Set([
   ...QUALIFIABLE,
-  'CallStmt', 'CopyStmt', 'DeclareCursorStmt', 'FetchStmt', 'ClosePortalStmt', 'LockStmt', 'NotifyStmt',
+  'CallStmt', 'CopyStmt', 'DeclareCursorStmt', 'FetchStmt', 'ClosePortalStmt', 'LockStmt',
   'VariableShowStmt', 'VariableSetStmt', 'ConstraintsSetStmt',
   'DropStmt', 'CommentStmt', 'RenameStmt', 'AlterObjectSchemaStmt', 'AlterOwnerStmt', 'GrantStmt',
   'CreateSeqStmt', 'AlterSeqStmt', 'CreateEnumStmt', 'AlterEnumStmt', 'CompositeTypeStmt', 'CreateDomainStmt',
@@ -106,6 +116,28 @@ const SESSION_STATEMENTS: Readonly<Record<string, string>> = {
   AlterRoleSetStmt: 'ALTER ROLE ... SET',
   AlterDatabaseSetStmt: 'ALTER DATABASE ... SET',
   AlterRoleStmt: 'ALTER ROLE',
+}
+
+/**
+ * DML whose target is the statement's `relation`, with the verb for messages. A write into a
+ * catalog relation is never a tenant's business: `update pg_settings set setting = ...` runs
+ * pg_settings' rule, `set_config(name, value, false)`, a session-level setting (search_path,
+ * role) left on the pooled connection; the other catalogs are shared by every tenant.
+ */
+const DML_VERBS: Readonly<Record<string, string>> = { InsertStmt: 'INSERT INTO', UpdateStmt: 'UPDATE', DeleteStmt: 'DELETE FROM', MergeStmt: 'MERGE INTO' }
+
+/** Statements that create or change the relation in the given field: their target must not be a catalog relation. */
+const RELATION_TARGETS: Readonly<Record<string, readonly string[]>> = {
+  CreateStmt: ['relation'], IndexStmt: ['relation'], AlterTableStmt: ['relation'], ViewStmt: ['view'], CreateSeqStmt: ['sequence'],
+  AlterSeqStmt: ['sequence'], RenameStmt: ['relation'], AlterObjectSchemaStmt: ['relation'], RefreshMatViewStmt: ['relation'],
+  CreatePolicyStmt: ['table'], AlterPolicyStmt: ['table'], CompositeTypeStmt: ['typevar'],
+}
+
+/** Statements that create or change the object named (as a list of strings or a node holding one) in the given fields. */
+const OBJECT_TARGETS: Readonly<Record<string, readonly string[]>> = {
+  DropStmt: ['objects'], CommentStmt: ['object'], AlterOwnerStmt: ['object'], RenameStmt: ['object'], AlterObjectSchemaStmt: ['object'],
+  GrantStmt: ['objects'], AlterFunctionStmt: ['func'], AlterTypeStmt: ['typeName'], AlterEnumStmt: ['typeName'], AlterDomainStmt: ['typeName'],
+  CreateEnumStmt: ['typeName'], CreateDomainStmt: ['domainname'], DefineStmt: ['defnames'], AlterStatsStmt: ['defnames'], CreateStatsStmt: ['defnames'],
 }
 
 /** Settings that decide which schema or role a statement runs as. */
@@ -240,6 +272,28 @@ function schemaOfNameList(names: readonly string[]): string | undefined {
   return names.length >= 2 ? names[names.length - 2] : undefined
 }
 
+/**
+ * The schema an object reference names explicitly, in the shapes DDL statements spell one:
+ * a list of strings (`s.t`), a `{ List }`, `ObjectWithArgs` (functions), `TypeName` or a RangeVar.
+ * `fromEnd` is 3 for a column (`s.t.c`).
+ */
+function schemaOfObject(node: unknown, fromEnd = 2): string | undefined {
+  if (Array.isArray(node)) {
+    const names = strings(node)
+    return names.length === node.length && names.length >= fromEnd ? names[names.length - fromEnd] : undefined
+  }
+  const n = node as Node | undefined
+  if (!n || typeof n !== 'object') return undefined
+  if (isRangeVar(n)) return typeof n.schemaname === 'string' ? n.schemaname : undefined
+  if (n.RangeVar) return schemaOfObject(n.RangeVar)
+  if (n.List) return schemaOfObject((n.List as Node).items, fromEnd)
+  if (n.ObjectWithArgs) return schemaOfObject(n.ObjectWithArgs)
+  if (Array.isArray(n.objname)) return schemaOfObject(n.objname)
+  if (n.TypeName) return schemaOfObject((n.TypeName as Node).names)
+  if (Array.isArray(n.names)) return schemaOfObject(n.names)
+  return undefined
+}
+
 class Analyzer {
   readonly slots: { byte: number; table: string; catalog?: true }[] = []
   readonly schemas = new Set<string>()
@@ -248,6 +302,9 @@ class Analyzer {
   sessionChange: string | undefined
   unverifiable: string | undefined
   refused: string | undefined
+  readonly wholeSchemas = new Set<string>()
+  /** The first catalog relation the statement reads, if any (`pg_catalog.pg_settings`). */
+  catalogRead: string | undefined
   /** The temporary relation this statement creates, if any. */
   temporary: string | undefined
 
@@ -260,6 +317,11 @@ class Analyzer {
     if (OPAQUE_CODE.has(type)) this.unverifiable ??= `${type} carries code the guard cannot inspect`
     this.namedSchemas(type, b)
     this.walk(node, new Set())
+    if (type === 'ViewStmt' && this.catalogRead !== undefined) {
+      // A simple view is automatically updatable, and writes through to what it reads: `update v` on a
+      // view over pg_settings runs pg_settings' set_config rule; over a catalog table, it writes the catalog.
+      this.refused ??= `a view reading catalog relation ${this.catalogRead} would let writes through the view reach the catalog`
+    }
     if (this.temporary !== undefined && !dropsOnCommit(type, b)) {
       // A temporary object outlives the statement on the pooled connection, where the next
       // tenant's unqualified name could find it; ON COMMIT DROP tables end with their transaction.
@@ -306,6 +368,67 @@ class Analyzer {
     if (type === 'CopyStmt' && (body.filename !== undefined || body.is_program === true)) {
       this.refused ??= 'COPY to or from a server file or program reaches outside the database; use COPY ... FROM STDIN / TO STDOUT'
     }
+    this.catalogTargets(type, body)
+    this.databaseWide(type, body)
+  }
+
+  /**
+   * Refuses writes into the catalogs: DML (also inside CTEs, see walk), COPY FROM, TRUNCATE,
+   * and DDL creating, changing or dropping an object in pg_catalog or information_schema.
+   */
+  catalogTargets(type: string, body: Node): void {
+    if (type === 'CopyStmt' && body.is_from === true && body.relation) this.catalogWrite(body.relation as Node, 'COPY ... FROM into')
+    if (type === 'TruncateStmt') for (const r of (body.relations as Node[]) ?? []) this.catalogWrite((r.RangeVar as Node) ?? r, 'TRUNCATE')
+    if (type === 'SelectStmt' && (body.intoClause as Node | undefined)?.rel) this.catalogWrite((body.intoClause as Node).rel as Node, 'SELECT INTO')
+    if (type === 'CreateTableAsStmt' && (body.into as Node | undefined)?.rel) this.catalogWrite((body.into as Node).rel as Node, 'CREATE TABLE AS')
+    for (const field of RELATION_TARGETS[type] ?? []) if (body[field]) this.catalogWrite(body[field] as Node, type)
+    for (const field of OBJECT_TARGETS[type] ?? []) {
+      const value = body[field]
+      // DROP and GRANT take a list of objects; the others one object (itself possibly a list of strings).
+      const objects = (type === 'DropStmt' || type === 'GrantStmt') && Array.isArray(value) ? value : [value]
+      const fromEnd = String(body.objtype ?? body.objectType ?? body.renameType ?? body.removeType ?? '') === 'OBJECT_COLUMN' ? 3 : 2
+      for (const o of objects) {
+        const schema = schemaOfObject(o, fromEnd)
+        if (schema !== undefined && CATALOG_SCHEMA_NAMES.has(schema)) this.refused ??= `${type} on an object in ${schema}, which every tenant shares`
+      }
+    }
+    if (type === 'AlterObjectSchemaStmt' && CATALOG_SCHEMA_NAMES.has(String(body.newschema))) {
+      this.refused ??= `SET SCHEMA ${String(body.newschema)} moves an object into a catalog schema every tenant can read`
+    }
+  }
+
+  /** A write into `rv`: refused when it is a catalog relation (qualified so, or an unqualified catalog name the qualifier pins to pg_catalog). */
+  catalogWrite(rv: Node, verb: string): void {
+    const relname = String(rv.relname)
+    const schema = typeof rv.schemaname === 'string' ? rv.schemaname : CATALOG_RELATIONS.has(relname) ? 'pg_catalog' : undefined
+    if (schema === undefined || !CATALOG_SCHEMA_NAMES.has(schema)) return
+    if (schema === 'pg_catalog' && relname === 'pg_settings') {
+      this.sessionChange ??= `${verb} pg_catalog.pg_settings (its rules call set_config(name, value, false): a session-level setting such as search_path or role left on the pooled connection)`
+    } else {
+      this.refused ??= `${verb} ${schema}.${relname} writes to a catalog relation, which every tenant shares`
+    }
+  }
+
+  /**
+   * Maintenance statements act on the whole database unless they name their tables: VACUUM
+   * [FULL] / ANALYZE without a table list, CLUSTER without a table, REINDEX DATABASE or
+   * SYSTEM. Named tables and indexes are RangeVars, checked like any table reference; REINDEX
+   * SCHEMA must name the tenant's own schema.
+   */
+  databaseWide(type: string, body: Node): void {
+    if (type === 'VacuumStmt' && !((body.rels as unknown[] | undefined)?.length)) {
+      const verb = body.is_vacuumcmd === true ? 'VACUUM' : 'ANALYZE'
+      this.refused ??= `${verb} without a table list acts on every table of the database; name the tenant's tables`
+    }
+    if (type === 'ClusterStmt' && !body.relation) this.refused ??= "CLUSTER without a table acts on every clustered table of the database; name the tenant's table"
+    if (type === 'ReindexStmt') {
+      const kind = String(body.kind ?? '')
+      if (kind === 'REINDEX_OBJECT_SCHEMA') {
+        if (typeof body.name === 'string') this.wholeSchemas.add(body.name)
+      } else if (kind !== 'REINDEX_OBJECT_TABLE' && kind !== 'REINDEX_OBJECT_INDEX') {
+        this.refused ??= `REINDEX ${kind.replace(/^REINDEX_OBJECT_/, '')} acts on the whole database; reindex the tenant's tables, indexes or schema`
+      }
+    }
   }
 
   /**
@@ -321,14 +444,25 @@ class Analyzer {
     if (type === 'AlterObjectSchemaStmt') add(body.newschema)
     if (objectType === 'OBJECT_SCHEMA') {
       // DROP SCHEMA x / GRANT ... ON SCHEMA x / ALTER SCHEMA x RENAME / COMMENT ON SCHEMA x
-      for (const o of (body.objects as unknown[]) ?? []) add(stringOf(o))
-      add(stringOf(body.object))
+      // They act on the schema as a whole: it must be the tenant's own (see wholeSchemas).
+      const whole = (name: unknown) => {
+        add(name)
+        if (typeof name === 'string' && name.length > 0) this.wholeSchemas.add(name)
+      }
+      for (const o of (body.objects as unknown[]) ?? []) whole(stringOf(o))
+      whole(stringOf(body.object))
       if (type === 'RenameStmt') {
-        add(body.subname)
-        add(body.newname)
+        whole(body.subname)
+        whole(body.newname)
       }
     }
-    if (type === 'GrantStmt' && body.targtype === 'ACL_TARGET_ALL_IN_SCHEMA') for (const o of (body.objects as unknown[]) ?? []) add(stringOf(o))
+    if (type === 'GrantStmt' && body.targtype === 'ACL_TARGET_ALL_IN_SCHEMA') {
+      for (const o of (body.objects as unknown[]) ?? []) {
+        const schema = stringOf(o)
+        add(schema)
+        if (schema) this.wholeSchemas.add(schema)
+      }
+    }
     if (type === 'ReindexStmt' && String(body.kind).includes('SCHEMA')) add(body.name)
     if (type === 'AlterDefaultPrivilegesStmt') {
       for (const opt of (body.options as Node[]) ?? []) {
@@ -373,6 +507,7 @@ class Analyzer {
       if (key === 'lockedRels') continue
       if (DML_STATEMENTS.has(key) && (child as Node).relation && isRangeVar((child as Node).relation)) {
         const { relation, ...rest } = child as Node
+        this.catalogWrite(relation as Node, DML_VERBS[key] ?? key)
         this.rangeVar(relation as Node, NO_CTES)
         this.walk({ [key]: rest }, scope)
         continue
@@ -421,6 +556,8 @@ class Analyzer {
       // A temporary table lives in pg_temp; qualifying its creation with a schema is an error.
       if (!rv.schemaname) this.unqualifiable ??= `temporary table ${relname}`
     }
+    const catalogSchema = typeof rv.schemaname === 'string' ? rv.schemaname : !scope.has(relname) && CATALOG_RELATIONS.has(relname) ? 'pg_catalog' : undefined
+    if (catalogSchema !== undefined && CATALOG_SCHEMA_NAMES.has(catalogSchema)) this.catalogRead ??= `${catalogSchema}.${relname}`
     if (LEAKY_CATALOG_RELATIONS.has(relname)) this.refused ??= `${relname} exposes other tenants' data (statistics values, query text, large objects or credentials)`
     // In db.schema.table the catalog must be the current database (PostgreSQL refuses any
     // other), so only the schema matters.
@@ -444,6 +581,7 @@ class Analyzer {
       // `qualify` that would be the connection's default path, so run it with the tenant's.
       this.searchPathDependent ??= `function ${fn}() is not built in and resolves through the search path`
     }
+    if (fn === 'pg_notify') this.refused ??= "pg_notify() sends to a database-wide channel, which any other tenant's session may LISTEN on"
     if (REFUSED_FUNCTIONS.has(fn) || REFUSED_FUNCTION_PREFIX.test(fn) || (fn === 'ts_rewrite' && args.length === 2)) {
       this.unverifiable ??= `${fn}() runs SQL given as text or reaches beyond the tenant's schema`
     }
@@ -588,5 +726,6 @@ export function analyzeStatement(sql: string, placeholders: 'numbered' | 'questi
     ...(a.sessionChange !== undefined ? { sessionChange: a.sessionChange } : {}),
     ...(a.unverifiable !== undefined ? { unverifiable: a.unverifiable } : {}),
     ...(a.refused !== undefined ? { refused: a.refused } : {}),
+    ...(a.wholeSchemas.size > 0 ? { wholeSchemas: a.wholeSchemas } : {}),
   })
 }

@@ -1,7 +1,7 @@
 import { TenantIsolationError } from '../errors.js'
 import type { StatementAnalysis } from './analyze.js'
 
-/** Schemas every tenant may name: the catalogs. */
+/** Schemas every tenant may name (and read, never write): the catalogs. */
 export const CATALOG_SCHEMAS: ReadonlySet<string> = new Set(['pg_catalog', 'information_schema'])
 
 /**
@@ -9,8 +9,10 @@ export const CATALOG_SCHEMAS: ReadonlySet<string> = new Set(['pg_catalog', 'info
  * and the catalogs — wherever it appears (subqueries, CTEs, joins, function and operator
  * names, function arguments, regclass strings) — and anything the analysis found unsafe on a
  * pooled, shared connection: session-level changes, code or SQL text the guard cannot read,
- * transaction control, several statements in one text, data-leaking catalogs. A bug in
- * routing code must fail loudly, not read another tenant's rows.
+ * transaction control, several statements in one text, data-leaking catalogs, writes into the
+ * catalogs, database-wide maintenance and NOTIFY. A statement acting on a schema as a whole
+ * (DROP/GRANT ON SCHEMA, REINDEX SCHEMA) must name the tenant's own. A bug in routing code
+ * must fail loudly, not read another tenant's rows.
  *
  * @example
  * ```ts
@@ -35,6 +37,15 @@ export function guardAnalyzed(analysis: StatementAnalysis, tenantSchema: string,
   }
   if (analysis.refused !== undefined) {
     throw new TenantIsolationError(analysis.refused, tenantSchema, `Statement refused under schema routing: ${analysis.refused}.`)
+  }
+  for (const schema of analysis.wholeSchemas ?? []) {
+    if (schema !== tenantSchema) {
+      throw new TenantIsolationError(
+        schema,
+        tenantSchema,
+        `Statement acts on schema '${schema}' as a whole; schema routing allows that only on the tenant's own schema ('${tenantSchema}'), never on a shared or catalog schema.`,
+      )
+    }
   }
   for (const schema of analysis.schemas) {
     if (schema !== tenantSchema && !shared.has(schema) && !CATALOG_SCHEMAS.has(schema)) {

@@ -40,3 +40,24 @@ export class TenantMigrationInterruptedError extends SwitchyardError {
     )
   }
 }
+
+/**
+ * A migration of an engine without transactional DDL ran its `up` to the end, but its status
+ * could not be recorded as `applied` (the status table was unreachable). The row stays
+ * `running`, so the next `migrate` reports it as interrupted: once the status table is back,
+ * `tenants.resolve(tenant, migration, 'applied')` settles it.
+ */
+export class TenantMigrationStatusError extends SwitchyardError {
+  constructor(
+    readonly tenant: string,
+    readonly migration: string,
+    cause: unknown,
+  ) {
+    super(
+      'TENANT_MIGRATION_STATUS_FAILED',
+      `Migration '${migration}' for tenant '${tenant}' completed, but recording it as applied failed: ${(cause as Error)?.message ?? String(cause)}. ` +
+        `Its status stays 'running' (the next migrate reports it as interrupted); call tenants.resolve('${tenant}', '${migration}', 'applied') once the status table is reachable.`,
+      { cause },
+    )
+  }
+}

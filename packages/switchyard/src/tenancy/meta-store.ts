@@ -194,9 +194,11 @@ export class MetaStore {
   /**
    * Marks (tenant, migration) `running` before a non-transactional `up`: a new row, or a
    * `failed` one taken over for a retry. Returns the state found instead when another
-   * migrator got there first (or left it interrupted).
+   * migrator got there first (or left it interrupted). `previous` is what the caller read
+   * earlier and may be stale: a row that turned up `failed` meanwhile (another migrator's
+   * attempt failed) is taken over like any failed one, never reported as interrupted.
    */
-  async start(tenant: string, migration: string, previous: MigrationState | undefined): Promise<{ started: true } | { started: false; state: MigrationState }> {
+  async start(tenant: string, migration: string, previous: MigrationState | undefined, attempts = 3): Promise<{ started: true } | { started: false; state: MigrationState }> {
     if (previous === undefined) {
       try {
         await this.#pool.query(`insert into ${this.#status} (tenant_key, migration, state) values (${this.p(1)}, ${this.p(2)}, 'running')`, [tenant, migration])
@@ -212,7 +214,10 @@ export class MetaStore {
       if (rowCount === 1) return { started: true }
     }
     const now = (await this.statuses(tenant)).get(tenant)?.get(migration)
-    return now ? { started: false, state: now.state } : this.start(tenant, migration, undefined)
+    // The row changed under us (inserted and failed, or deleted): try again from what it is now, a few times.
+    if (attempts > 1 && (now === undefined || now.state === 'failed')) return this.start(tenant, migration, now?.state, attempts - 1)
+    if (now === undefined) throw new Error(`The status of migration '${migration}' for tenant '${tenant}' kept changing while it was being started (another migrator?)`)
+    return { started: false, state: now.state }
   }
 
   /** Moves a `running`/`reverting` row on: `applied` (done), `failed` (with why) or gone (reverted). */

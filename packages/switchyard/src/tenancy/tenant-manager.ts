@@ -1,7 +1,7 @@
 import { ConfigurationError, UniqueViolationError, UnknownTenantError } from '../errors.js'
 import type { EnginePool, EngineTransaction, QueryOptions, QueryResult, Row } from '../engines/types.js'
 import { validateSchemaName, type SchemaMapping } from '../schema/schema-name.js'
-import { TenantDropNotConfirmedError, TenantMigrationError, TenantMigrationInterruptedError } from './errors.js'
+import { TenantDropNotConfirmedError, TenantMigrationError, TenantMigrationInterruptedError, TenantMigrationStatusError } from './errors.js'
 import { MetaStore, type MigrationState, type MigrationStatus } from './meta-store.js'
 import { TableSchemaMapping } from './table-mapping.js'
 import { toSchemaMapping } from './tenant-schema-router.js'
@@ -150,7 +150,7 @@ export class TenantManager {
     if (interrupted) throw interrupted
     const result = await this.#migrateTenant(key, schema, pending)
     if (result.failure) {
-      if (result.failure.error instanceof TenantMigrationInterruptedError) throw result.failure.error
+      if (result.failure.error instanceof TenantMigrationInterruptedError || result.failure.error instanceof TenantMigrationStatusError) throw result.failure.error
       throw new TenantMigrationError(key, result.failure.migration, result.failure.error)
     }
     return { key, schema, created, migrated: result.applied }
@@ -358,7 +358,13 @@ export class TenantManager {
     const applied: string[] = []
     for (const { migration: m, previous } of pending) {
       if (!this.#pool.capabilities.transactionalDdl) {
-        const failure = await this.#applyNonTransactional(key, schema, m, previous?.state)
+        let failure: MigrationFailure | 'skipped' | undefined
+        try {
+          failure = await this.#applyNonTransactional(key, schema, m, previous?.state)
+        } catch (err) {
+          // Marking it `running` (or reading its status) failed: this migration failed, after the ones in `applied`.
+          return { applied, failure: { tenant: key, migration: m.name, error: err as Error } }
+        }
         if (failure === 'skipped') continue
         if (failure) return { applied, failure }
         applied.push(m.name)
@@ -396,6 +402,11 @@ export class TenantManager {
     const claim = await this.#meta.start(key, m.name, previous)
     if (!claim.started) {
       if (claim.state === 'applied') return 'skipped'
+      if (claim.state === 'failed') {
+        // Another migrator's attempt failed while we tried to take it over: retryable, not interrupted.
+        const now = (await this.#meta.statuses(key)).get(key)?.get(m.name)
+        return { tenant: key, migration: m.name, error: new TenantMigrationError(key, m.name, new Error(`another migrator's attempt failed (${now?.error ?? 'no reason recorded'}); the next migrate retries it`)) }
+      }
       const now = (await this.#meta.statuses(key)).get(key)?.get(m.name)
       const state = claim.state === 'reverting' ? 'reverting' : 'running'
       return { tenant: key, migration: m.name, error: new TenantMigrationInterruptedError(key, m.name, state, now?.updatedAt ?? new Date()) }
@@ -409,7 +420,16 @@ export class TenantManager {
       await this.#meta.settle(key, m.name, { state: 'failed', error: message }).catch(() => {})
       return { tenant: key, migration: m.name, error: err as Error }
     }
-    await this.#meta.settle(key, m.name, { state: 'applied' })
+    try {
+      await this.#meta.settle(key, m.name, { state: 'applied' })
+    } catch {
+      // up() completed: try once more before leaving a `running` row behind for a migration that is in place.
+      try {
+        await this.#meta.settle(key, m.name, { state: 'applied' })
+      } catch (err) {
+        return { tenant: key, migration: m.name, error: new TenantMigrationStatusError(key, m.name, err) }
+      }
+    }
     return undefined
   }
 

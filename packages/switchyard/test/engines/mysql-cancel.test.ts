@@ -1,7 +1,8 @@
+import mysql2 from 'mysql2/promise'
 import { describe, expect, it } from 'vitest'
 import { mysql } from '../../src/engines/mysql/index.js'
 import { QueryCancelledError } from '../../src/errors.js'
-import { createTempMysqlDatabase, serviceAvailable } from '../../../../test-support/services.js'
+import { createTempMysqlDatabase, MYSQL_HOST, MYSQL_PORT, MYSQL_USER, randomName, serviceAvailable } from '../../../../test-support/services.js'
 
 const ok = await serviceAvailable('mysql')
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -57,6 +58,44 @@ describe.skipIf(!ok)('mysql: cancelling a statement never touches another caller
       expect(Number(rows[0]?.n)).toBe(5)
     } finally {
       await pool.close()
+      await db.drop()
+    }
+  })
+
+  it('when no connection is free to send KILL QUERY, the statement still rejects with QUERY_CANCELLED, and its closed connection is never reused', async () => {
+    const db = await createTempMysqlDatabase()
+    // A user allowed one connection: the pool's only one. The KILL connection is refused (ER_TOO_MANY_USER_CONNECTIONS),
+    // so the pool can stop waiting only by closing the statement's own connection.
+    const user = randomName('sy_one')
+    const admin = await mysql2.createConnection({ host: MYSQL_HOST, port: MYSQL_PORT, user: MYSQL_USER })
+    await admin.query(`create user '${user}'@'%' identified by 'pw' with max_user_connections 1`)
+    await admin.query(`grant all on \`${db.name}\`.* to '${user}'@'%'`)
+    const pool = mysql({ host: db.host, port: db.port, user, password: 'pw', database: db.name, max: 1 }).createPool()
+    try {
+      await pool.query('create table t (v int)')
+      await pool.query('insert into t values (1)')
+      const controller = new AbortController()
+      setTimeout(() => controller.abort(), 300)
+      const started = Date.now()
+      const err = await pool.query('select sleep(2) as s', [], { signal: controller.signal }).catch((e: unknown) => e)
+      expect(Date.now() - started).toBeLessThan(1500)
+      expect(err).toBeInstanceOf(QueryCancelledError)
+      expect(err).toMatchObject({ code: 'QUERY_CANCELLED' })
+
+      // The server thread of the closed connection lingers until its SLEEP ends; then the user's one slot is free again.
+      for (let i = 0; i < 50; i++) {
+        const [rows] = await admin.query<mysql2.RowDataPacket[]>('select count(*) as n from information_schema.processlist where user = ?', [user])
+        if (Number(rows[0]?.n) === 0) break
+        await sleep(100)
+      }
+      // A fresh connection serves the next statements: the destroyed one went back to no one.
+      const after = await Promise.all([1, 2, 3].map((n) => pool.query<{ n: number }>('select ? as n, count(*) as c from t', [n])))
+      expect(after.map((r) => Number(r.rows[0]?.n))).toEqual([1, 2, 3])
+      expect(pool.stats().total).toBeLessThanOrEqual(1)
+    } finally {
+      await pool.close()
+      await admin.query(`drop user if exists '${user}'@'%'`).catch(() => {})
+      await admin.end()
       await db.drop()
     }
   })

@@ -227,6 +227,110 @@ describe('guard: catalogs that hold other tenants data', () => {
   })
 })
 
+describe('guard: writes into the catalogs', () => {
+  it.each([
+    // pg_settings' UPDATE rule calls set_config(name, value, false): a session-level search_path or role.
+    ["update pg_settings set setting = 'tenant_b' where name = 'search_path'", /session state.*pg_settings/],
+    ["update pg_catalog.pg_settings set setting = 'postgres' where name = 'role'", /session state.*pg_settings/],
+    ["with s as (update pg_settings set setting = 'tenant_b' where name = 'search_path' returning 1) select * from s", /session state.*pg_settings/],
+    ["update app.pg_catalog.pg_settings set setting = 'tenant_b' where name = 'search_path'", /session state/],
+    ['copy pg_settings from stdin', /session state.*pg_settings/],
+    ["insert into information_schema.sql_features values ('x', 'y', 'z', 'w', 'YES', null, null)", /catalog relation.*every tenant shares/],
+    ["delete from pg_catalog.pg_description where objoid = 0", /catalog relation/],
+    ['delete from pg_description', /catalog relation/],
+    ["merge into information_schema.sql_parts p using orders o on false when not matched then insert values ('x', 'y', 'YES', null, null)", /catalog relation/],
+    ['copy information_schema.sql_features from stdin', /catalog relation/],
+    ['truncate information_schema.sql_features', /catalog relation/],
+    ['create table information_schema.mailbox (note text)', /catalog relation/],
+    ['select * into information_schema.mailbox from orders', /catalog relation/],
+    ['create view information_schema.mailbox as select * from orders', /catalog relation/],
+    ["create type information_schema.mood as enum ('a')", /information_schema/],
+    ['drop table information_schema.sql_features', /information_schema/],
+    ["comment on table pg_catalog.pg_class is 'x'", /pg_catalog/],
+    ['grant select on pg_catalog.pg_class to public', /pg_catalog/],
+    ['alter table orders set schema information_schema', /catalog schema/],
+    ["comment on column pg_catalog.pg_class.relname is 'x'", /pg_catalog/],
+    ['alter function pg_catalog.now() stable', /pg_catalog/],
+    ['alter function pg_catalog.now() owner to bob', /pg_catalog/],
+    ["alter type information_schema.mood add value 'x'", /information_schema/],
+    ['alter table pg_catalog.pg_class add column x int', /catalog relation/],
+    ['create index on pg_catalog.pg_class (relname)', /catalog relation/],
+    // A simple view is auto-updatable: UPDATE on it would run pg_settings' rule, or write the catalog table.
+    ['create view v as select name, setting from pg_settings', /view reading catalog relation pg_catalog.pg_settings/],
+    ['create view v as select * from pg_catalog.pg_settings', /view reading catalog relation/],
+    ['create or replace view v as select * from information_schema.sql_features', /view reading catalog relation/],
+    ['create view v as select o.id from orders o join pg_class c on c.oid = o.id', /view reading catalog relation/],
+  ])('refuses %s', (sql, message) => {
+    expect(() => guard(sql)).toThrow(TenantIsolationError)
+    expect(() => guard(sql)).toThrow(message)
+  })
+
+  it.each([
+    'select setting from pg_settings where name = $1',
+    "select setting from pg_catalog.pg_settings where name = 'search_path'",
+    'insert into orders select oid::int from pg_catalog.pg_class limit 1',
+    'copy pg_settings to stdout',
+    'create table t (id int, n pg_catalog.int4)',
+    'drop function f(pg_catalog.int4)',
+    "update orders set note = (select setting from pg_settings where name = 'work_mem')",
+    "comment on column orders.id is 'x'",
+    'alter function tenant_a.f(pg_catalog.int4) stable',
+    'grant execute on function f(pg_catalog.text) to bob',
+    'create view v as select * from orders',
+    'create view v as with pg_class as (select 1 as oid) select * from pg_class',
+  ])('still allows reading them: %s', (sql) => {
+    expect(() => guard(sql)).not.toThrow()
+  })
+})
+
+describe('guard: statements that act on the whole database', () => {
+  it.each([
+    ['vacuum', /VACUUM without a table list/],
+    ['vacuum full', /VACUUM without a table list/],
+    ['vacuum (analyze, verbose)', /VACUUM without a table list/],
+    ['analyze', /ANALYZE without a table list/],
+    ['cluster', /CLUSTER without a table/],
+    ['reindex database', /REINDEX DATABASE/],
+    ['reindex database app', /REINDEX DATABASE/],
+    ['reindex system', /REINDEX SYSTEM/],
+    ['reindex schema tenant_b', /schema 'tenant_b'/],
+    ['reindex schema shared', /schema 'shared' as a whole/],
+    ['reindex schema pg_catalog', /as a whole/],
+    ['vacuum tenant_b.orders', /tenant_b/],
+    ['analyze orders, tenant_b.orders', /tenant_b/],
+    ['cluster tenant_b.orders using orders_pkey', /tenant_b/],
+    ['reindex table tenant_b.orders', /tenant_b/],
+    ['reindex index tenant_b.orders_pkey', /tenant_b/],
+    ["notify orders_changed, 'x'", /NotifyStmt is not allowed/],
+    ["select pg_notify('tenant_b_events', 'hello')", /pg_notify\(\) sends to a database-wide channel/],
+    ["select pg_catalog.pg_notify('c', 'x') from orders", /pg_notify/],
+    ['drop schema shared cascade', /schema 'shared' as a whole/],
+    ['grant select on all tables in schema shared to public', /schema 'shared' as a whole/],
+    ["comment on schema shared is 'x'", /as a whole/],
+    ['alter schema shared rename to tenant_a', /as a whole/],
+    ['drop schema information_schema cascade', /as a whole/],
+  ])('refuses %s', (sql, message) => {
+    expect(() => guard(sql)).toThrow(TenantIsolationError)
+    expect(() => guard(sql)).toThrow(message)
+  })
+
+  it.each([
+    'vacuum orders',
+    'vacuum full orders',
+    'vacuum (analyze) tenant_a.orders',
+    'analyze orders (id)',
+    'cluster orders using orders_pkey',
+    'reindex table orders',
+    'reindex index orders_pkey',
+    'reindex schema tenant_a',
+    "comment on schema tenant_a is 'mine'",
+    'grant select on all tables in schema tenant_a to public',
+    'select * from shared.countries',
+  ])('allows %s', (sql) => {
+    expect(() => guard(sql)).not.toThrow()
+  })
+})
+
 describe('guard: operators and three-part names', () => {
   it.each([
     'select 1 operator(tenant_b.+) 2',
@@ -418,6 +522,44 @@ describe.skipIf(!ok)('guard and qualify against a real database', () => {
     }
     // Unqualified catalog relations are pinned to pg_catalog, whatever the tenant has.
     const { rows } = await router.run<{ n: number }>(pool, "select count(*)::int as n from pg_namespace where nspname = 'tenant_a'", [], 'tenant_a')
+    expect(rows).toEqual([{ n: 1 }])
+  })
+
+  it("update pg_settings (whose rule calls set_config(..., false)) never reaches the pooled connection: its search_path and role stay as they were", async () => {
+    const one = postgres({ connectionString: db.connectionString, max: 1 }).createPool()
+    try {
+      const session = async () => (await one.query<{ path: string; role: string }>('select current_setting($1) as path, current_user as role', ['search_path'])).rows[0]
+      const before = await session()
+      expect(before?.path).not.toMatch(/tenant_b/)
+      for (const strategy of ['qualify', 'transaction'] as const) {
+        for (const sql of [
+          "update pg_settings set setting = 'tenant_b' where name = 'search_path'",
+          "update pg_catalog.pg_settings set setting = 'tenant_b' where name = 'search_path'",
+          "with s as (update pg_settings set setting = 'tenant_b' where name = 'search_path' returning name) select * from s",
+          "update pg_settings set setting = 'pg_read_server_files' where name = 'role'",
+          // The same through a view: an auto-updatable view over pg_settings would run its rule too.
+          'create view settings as select name, setting from pg_settings',
+        ]) {
+          await expect(router.run(one, sql, [], 'tenant_a', { strategy })).rejects.toBeInstanceOf(TenantIsolationError)
+        }
+      }
+      // The only connection of the pool: had the rule run, its session would now search tenant_b.
+      expect(await session()).toEqual(before)
+      expect((await one.query(`select 1 from pg_class where relname = 'settings'`)).rows).toHaveLength(0)
+      const { rows } = await one.query<{ owner: string }>('select owner from orders order by id')
+      expect(rows.map((r) => r.owner)).toEqual(['public', 'public'])
+    } finally {
+      await one.close()
+    }
+  })
+
+  it('database-wide maintenance and NOTIFY never reach the server; the tenant may still vacuum and reindex its own tables', async () => {
+    for (const sql of ['vacuum', 'analyze', 'reindex schema tenant_b', 'reindex schema shared', "notify c, 'x'", "select pg_notify('c', 'x')"]) {
+      await expect(router.run(pool, sql, [], 'tenant_a'), sql).rejects.toBeInstanceOf(TenantIsolationError)
+    }
+    await router.run(pool, 'analyze orders', [], 'tenant_a')
+    await router.run(pool, 'reindex table orders', [], 'tenant_a')
+    const { rows } = await pool.query<{ n: number }>(`select count(*)::int as n from pg_stat_user_tables where schemaname = 'tenant_a' and relname = 'orders' and last_analyze is not null`)
     expect(rows).toEqual([{ n: 1 }])
   })
 

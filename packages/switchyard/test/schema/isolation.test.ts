@@ -1,8 +1,10 @@
 import pg from 'pg'
+import { PGlite } from '@electric-sql/pglite'
 import { sql as ksql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createSwitchyard, InvalidSchemaNameError, schemaMapping, TenantIsolationError, withRouteContext, type Switchyard } from '../../src/index.js'
+import { createSwitchyard, InvalidSchemaNameError, QueryCancelledError, schemaMapping, TenantIsolationError, withRouteContext, type Switchyard } from '../../src/index.js'
 import { postgres } from '../../src/engines/postgres/index.js'
+import { pglite } from '../../src/engines/pglite/index.js'
 import { createTempPgDatabase, serviceAvailable, type TempDatabase } from '../../../../test-support/services.js'
 
 const ok = await serviceAvailable('postgres')
@@ -14,6 +16,12 @@ const tenantKey = (i: number) => `t${i}`
 interface DB {
   orders: { id: number; tenant: string; amount: number }
 }
+
+/** The SQLSTATE of a failure, wherever the driver or Switchyard put it. */
+const sqlStateOf = (e: unknown): string | undefined => (e as { sqlState?: string } | null)?.sqlState ?? ((e as { cause?: { code?: string } } | null)?.cause?.code)
+
+/** Only the failure each mixed-in kind is meant to produce counts; anything else (an isolation refusal, a lost connection) is a wrong outcome. */
+const describeError = (e: unknown): string => `${(e as Error)?.constructor?.name}(${(e as { code?: string })?.code ?? ''}/${sqlStateOf(e) ?? ''}): ${(e as Error)?.message}`
 
 describe.skipIf(!ok)(`schema routing isolation: ${TENANTS} tenant schemas, ${QUERIES} interleaved queries over 5 connections`, () => {
   let db: TempDatabase
@@ -51,7 +59,8 @@ describe.skipIf(!ok)(`schema routing isolation: ${TENANTS} tenant schemas, ${QUE
 
   it('every row returned carries the asking tenant, with aborted transactions, failures and cancellations mixed in', async () => {
     const kysely = sy.kysely<DB>()
-    const counts = { plain: 0, strategyTx: 0, kysely: 0, abortedTx: 0, failed: 0, cancelled: 0, crossTenantRefused: 0 }
+    // cancelRaced: the abort fired after the statement had finished, so it completed normally.
+    const counts = { plain: 0, strategyTx: 0, kysely: 0, abortedTx: 0, failed: 0, cancelled: 0, cancelledOnServer: 0, cancelRaced: 0, crossTenantRefused: 0 }
     const wrong: string[] = []
     const check = (tenant: string, rows: { tenant: string }[]) => {
       if (rows.length === 0) wrong.push(`${tenant}: no rows`)
@@ -85,21 +94,37 @@ describe.skipIf(!ok)(`schema routing isolation: ${TENANTS} tenant schemas, ${QUE
                 await tx.write('update orders set amount = amount + 1 where id = 1')
                 throw new Error('abort this transaction')
               })
-              .catch((e: Error) => {
-                if (e.message !== 'abort this transaction') throw e
-              })
-            counts.abortedTx++
+              .then(
+                () => wrong.push('an aborted transaction committed'),
+                (e: unknown) => {
+                  if ((e as Error).message === 'abort this transaction') counts.abortedTx++
+                  else wrong.push(`aborted transaction: ${describeError(e)}`)
+                },
+              )
           } else if (kind === 17) {
             await sy.read('select tenant from orders where id = $1::int', ['not a number']).then(
               () => wrong.push('a failing statement succeeded'),
-              () => counts.failed++,
+              (e: unknown) => {
+                // 22P02 invalid_text_representation: the failure this statement is meant to have.
+                if (sqlStateOf(e) === '22P02') counts.failed++
+                else wrong.push(`failing statement: ${describeError(e)}`)
+              },
             )
           } else if (kind === 18) {
             const controller = new AbortController()
-            setTimeout(() => controller.abort(), 2)
+            // Some abort while the query waits for a connection, some while pg_sleep runs on the server.
+            setTimeout(() => controller.abort(), 2 + (n % 3) * 15)
             await sy.read<{ tenant: string }>('select tenant, pg_sleep(0.02) from orders where id = 1', [], { signal: controller.signal }).then(
-              ({ rows }) => check(tenant, rows),
-              () => counts.cancelled++,
+              ({ rows }) => {
+                check(tenant, rows)
+                counts.cancelRaced++
+              },
+              (e: unknown) => {
+                if ((e as { code?: string }).code === 'QUERY_CANCELLED') {
+                  counts.cancelled++
+                  if (((e as Error).cause as { code?: string } | undefined)?.code === '57014') counts.cancelledOnServer++
+                } else wrong.push(`cancelled statement: ${describeError(e)}`)
+              },
             )
           } else {
             const other = tenant === 't0' ? 't1' : 't0'
@@ -107,7 +132,7 @@ describe.skipIf(!ok)(`schema routing isolation: ${TENANTS} tenant schemas, ${QUE
               () => wrong.push(`${tenant} read tenant_${other}`),
               (e: unknown) => {
                 if (e instanceof TenantIsolationError) counts.crossTenantRefused++
-                else throw e
+                else wrong.push(`cross-tenant read: ${describeError(e)}`)
               },
             )
           }
@@ -116,10 +141,18 @@ describe.skipIf(!ok)(`schema routing isolation: ${TENANTS} tenant schemas, ${QUE
     }
     await Promise.all(Array.from({ length: 40 }, worker))
     expect(wrong).toEqual([])
-    expect(counts.plain + counts.strategyTx + counts.kysely + counts.abortedTx + counts.failed + counts.cancelled + counts.crossTenantRefused).toBeGreaterThanOrEqual(QUERIES - counts.cancelled)
+    // Exact accounting: every issued query ended the one way its kind allows.
+    expect(counts.plain + counts.strategyTx + counts.kysely + counts.abortedTx + counts.failed + counts.cancelled + counts.cancelRaced + counts.crossTenantRefused).toBe(QUERIES)
+    expect(counts.plain).toBe((QUERIES / 20) * 12)
+    expect(counts.strategyTx).toBe((QUERIES / 20) * 2)
+    expect(counts.kysely).toBe((QUERIES / 20) * 2)
+    expect(counts.abortedTx).toBe(QUERIES / 20)
     expect(counts.failed).toBe(QUERIES / 20)
+    expect(counts.cancelled + counts.cancelRaced).toBe(QUERIES / 20)
     expect(counts.crossTenantRefused).toBe(QUERIES / 20)
-    expect(counts.cancelled).toBeGreaterThan(0)
+    // Aborted 2, 17 or 32 ms into a 20 ms statement: most are cancelled, some of them mid-statement on the server.
+    expect(counts.cancelled).toBeGreaterThan(QUERIES / 40)
+    expect(counts.cancelledOnServer).toBeGreaterThan(0)
     // The aborted transactions' updates never landed anywhere.
     const { rows } = await sy.on('default').read<{ n: number }>(`select count(*)::int as n from tenant_t0.orders where amount % 10 <> 0`)
     expect(rows).toEqual([{ n: 0 }])
@@ -160,10 +193,13 @@ describe.skipIf(!ok)(`schema routing isolation: ${TENANTS} tenant schemas, ${QUE
                 await trx.updateTable('orders').set((eb) => ({ amount: eb('amount', '+', 1) })).where('id', '=', 1).execute()
                 throw new Error('abort this transaction')
               })
-              .catch((e: Error) => {
-                if (e.message !== 'abort this transaction') throw e
-              })
-            counts.abortedTx++
+              .then(
+                () => wrong.push('an aborted transaction committed'),
+                (e: unknown) => {
+                  if ((e as Error).message === 'abort this transaction') counts.abortedTx++
+                  else wrong.push(`aborted transaction: ${describeError(e)}`)
+                },
+              )
           } else if (kind === 17) {
             await kysely
               .selectFrom('orders')
@@ -172,7 +208,10 @@ describe.skipIf(!ok)(`schema routing isolation: ${TENANTS} tenant schemas, ${QUE
               .execute()
               .then(
                 () => wrong.push('a failing statement succeeded'),
-                () => counts.failed++,
+                (e: unknown) => {
+                  if (sqlStateOf(e) === '22P02') counts.failed++
+                  else wrong.push(`failing statement: ${describeError(e)}`)
+                },
               )
           } else if (kind === 18) {
             // Kysely has no AbortSignal: the server cancels the statement (statement_timeout), inside a transaction.
@@ -185,9 +224,10 @@ describe.skipIf(!ok)(`schema routing isolation: ${TENANTS} tenant schemas, ${QUE
               })
               .then(
                 () => wrong.push('a cancelled statement succeeded'),
-                (e: Error) => {
-                  if (/statement timeout|cancel/i.test(e.message)) counts.cancelled++
-                  else throw e
+                (e: unknown) => {
+                  // 57014 query_canceled, from statement_timeout: nothing else counts as a cancellation.
+                  if (sqlStateOf(e) === '57014') counts.cancelled++
+                  else wrong.push(`cancelled statement: ${describeError(e)}`)
                 },
               )
           } else {
@@ -201,7 +241,7 @@ describe.skipIf(!ok)(`schema routing isolation: ${TENANTS} tenant schemas, ${QUE
                 () => wrong.push(`${tenant} read tenant_${other}`),
                 (e: unknown) => {
                   if (e instanceof TenantIsolationError) counts.crossTenantRefused++
-                  else throw e
+                  else wrong.push(`cross-tenant read: ${describeError(e)}`)
                 },
               )
           }
@@ -210,6 +250,9 @@ describe.skipIf(!ok)(`schema routing isolation: ${TENANTS} tenant schemas, ${QUE
     }
     await Promise.all(Array.from({ length: 40 }, worker))
     expect(wrong).toEqual([])
+    expect(counts.builder).toBe((QUERIES / 20) * 12)
+    expect(counts.strategyTx).toBe((QUERIES / 20) * 2)
+    expect(counts.raw).toBe((QUERIES / 20) * 2)
     expect(counts.builder + counts.strategyTx + counts.raw + counts.abortedTx + counts.failed + counts.cancelled + counts.crossTenantRefused).toBe(QUERIES)
     expect(counts.failed).toBe(QUERIES / 20)
     expect(counts.cancelled).toBe(QUERIES / 20)
@@ -256,4 +299,43 @@ describe.skipIf(!ok)(`schema routing isolation: ${TENANTS} tenant schemas, ${QUE
       expect(t0.rows).toEqual([{ tenant: 't0' }])
     },
   )
+})
+
+describe('schema-scoped statements on PGlite honour their AbortSignal', () => {
+  it('a signal that has already fired stops a schema-scoped statement before it runs, directly and through schema routing', async () => {
+    const instance = new PGlite()
+    const spec = pglite({ instance })
+    const pool = spec.createPool()
+    try {
+      await pool.query('create schema tenant_a')
+      await pool.query('create table tenant_a.orders (id int primary key)')
+      const aborted = AbortSignal.abort()
+      for (const options of [{ schema: 'tenant_a' }, { searchPath: ['tenant_a'] }]) {
+        const err = await pool.query('insert into tenant_a.orders values (1)', [], { ...options, signal: aborted }).catch((e: unknown) => e)
+        expect(err).toBeInstanceOf(QueryCancelledError)
+      }
+      for (const strategy of ['qualify', 'transaction'] as const) {
+        const routed = createSwitchyard({
+          databases: { default: spec },
+          routers: [{ schemaFor: (ctx: { tenant?: string }) => (ctx.tenant ? `tenant_${ctx.tenant}` : undefined) }],
+          schemaRouting: { strategy },
+        })
+        try {
+          const err = await withRouteContext({ tenant: 'a' }, () => routed.write('insert into orders values (2)', [], { signal: aborted })).catch((e: unknown) => e)
+          expect(err, strategy).toBeInstanceOf(QueryCancelledError)
+          // Without the signal the same routed statement lands in the tenant's table.
+          await withRouteContext({ tenant: 'a' }, () => routed.write(`insert into orders values (${strategy === 'qualify' ? 3 : 4})`))
+        } finally {
+          await routed.close()
+        }
+      }
+      // Nothing the aborted signal carried ran.
+      expect((await pool.query<{ id: number }>('select id from tenant_a.orders order by id')).rows).toEqual([{ id: 3 }, { id: 4 }])
+      await pool.query('insert into orders values (1)', [], { schema: 'tenant_a', signal: new AbortController().signal })
+      expect((await pool.query<{ n: number }>('select count(*)::int as n from tenant_a.orders')).rows).toEqual([{ n: 3 }])
+    } finally {
+      await pool.close()
+      await instance.close()
+    }
+  })
 })

@@ -98,8 +98,13 @@ describe('SQLite schema files beyond the attachment limit', () => {
         const { rows } = await withRouteContext({ tenant: t }, () => sy.read<{ tag: string }>('select o.tag from orders o'))
         expect(rows).toEqual([{ tag: t }])
       }
-      const attached = await sy.on('default').read<{ n: number }>(`select count(*) as n from pragma_database_list where name like 'tenant_%'`)
+      // Naming a schema file runs the statement where schema files are attached: at most 10 there.
+      const attached = await sy.on('default').read<{ n: number }>(`select (select count(*) from pragma_database_list where name like 'tenant_%') as n from "tenant_m0".orders`)
+      expect(attached.rows[0]!.n).toBeGreaterThan(1)
       expect(attached.rows[0]!.n).toBeLessThanOrEqual(10)
+      // And none on the connection that runs unscoped statements.
+      const home = await sy.on('default').read<{ n: number }>(`select count(*) as n from pragma_database_list where name like 'tenant_%'`)
+      expect(home.rows[0]!.n).toBe(0)
 
       // Asked for before it exists, then created through another pool: found on the next statement.
       await expect(withRouteContext({ tenant: 'late' }, () => sy.read('select tag from orders'))).rejects.toThrow(/no such table/)
@@ -111,6 +116,103 @@ describe('SQLite schema files beyond the attachment limit', () => {
     } finally {
       await other.close()
       await sy.close()
+    }
+  })
+})
+
+// An unscoped statement (no route context: a background job) naming a table that is not in
+// main must never be resolved by SQLite into an attached tenant file — which one would depend
+// on which tenants were asked for recently.
+describe('SQLite: unscoped statements never resolve into a tenant file', () => {
+  let dir: string
+  let file: string
+  const routers = [{ schemaFor: (ctx: { tenant?: string }) => (ctx.tenant ? `tenant_${ctx.tenant}` : undefined) }]
+  let sy: Switchyard
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'sy-unscoped-'))
+    file = join(dir, 'main.sqlite')
+    sy = createSwitchyard({ databases: { default: sqlite({ filename: file }) }, routers })
+    await sy.write('create table jobs (id integer primary key, name text not null)')
+    await sy.write(`insert into jobs (name) values ('nightly')`)
+    for (const t of ['a', 'b']) {
+      const lease = await sy.pools.acquire('default')
+      try {
+        await lease.pool.createSchema(`tenant_${t}`)
+      } finally {
+        lease.release()
+      }
+      await withRouteContext({ tenant: t }, async () => {
+        await sy.write('create table orders (id integer primary key, tag text not null)')
+        await sy.write('insert into orders (tag) values (?)', [t])
+      })
+    }
+  })
+  afterAll(async () => {
+    await sy?.close()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('fails with "no such table" whichever tenants were asked for last', async () => {
+    for (const order of [['a', 'b'], ['b', 'a'], ['b'], ['a']]) {
+      for (const t of order) {
+        const { rows } = await withRouteContext({ tenant: t }, () => sy.read<{ tag: string }>('select tag from orders'))
+        expect(rows).toEqual([{ tag: t }])
+      }
+      await expect(sy.read('select * from orders')).rejects.toThrow(/no such table: orders/)
+      await expect(sy.write(`insert into orders (tag) values ('leak')`)).rejects.toThrow(/no such table: orders/)
+      await expect(sy.read('select o.tag from jobs j join orders o on 1 = 1')).rejects.toThrow(/no such table: orders/)
+    }
+    // Main's own tables and explicitly qualified tenant tables still work unscoped.
+    expect((await sy.read<{ name: string }>('select name from jobs')).rows).toEqual([{ name: 'nightly' }])
+    expect((await sy.read<{ tag: string }>('select tag from "tenant_b".orders')).rows).toEqual([{ tag: 'b' }])
+    await expect(sy.read('select * from orders')).rejects.toThrow(/no such table: orders/)
+    // No tenant row was written by the refused insert.
+    for (const t of ['a', 'b']) {
+      expect((await withRouteContext({ tenant: t }, () => sy.read<{ tag: string }>('select tag from orders'))).rows).toEqual([{ tag: t }])
+    }
+  })
+
+  it('inside an unscoped transaction that named a tenant file, an unqualified name still does not resolve into it', async () => {
+    const lease = await sy.pools.acquire('default')
+    try {
+      const pool = lease.pool
+      const seen = await pool.transaction(async (tx) => {
+        const named = await tx.query<{ tag: string }>('select tag from "tenant_a".orders')
+        const unqualified = await tx.query('select * from orders').catch((e: unknown) => e)
+        const jobs = await tx.query<{ name: string }>('select name from jobs')
+        return { named: named.rows, unqualified, jobs: jobs.rows }
+      })
+      expect(seen.named).toEqual([{ tag: 'a' }])
+      expect(String(seen.unqualified)).toMatch(/no such table/)
+      expect(seen.jobs).toEqual([{ name: 'nightly' }])
+      // Detached again after the transaction: the plain unscoped path.
+      await expect(pool.query('select * from orders')).rejects.toThrow(/no such table: orders/)
+      // Writes to a named tenant file in an unscoped transaction still commit.
+      await pool.transaction((tx) => tx.query(`insert into "tenant_a".orders (tag) values ('a-tx')`))
+      expect((await pool.query<{ tag: string }>('select tag from "tenant_a".orders order by id')).rows.map((r) => r.tag)).toEqual(['a', 'a-tx'])
+      await pool.query(`delete from "tenant_a".orders where tag = 'a-tx'`)
+    } finally {
+      lease.release()
+    }
+  })
+
+  it('in-memory databases: schemas live on the one connection, and an unscoped statement is still refused', async () => {
+    const pool = sqlite({ filename: ':memory:' }).createPool()
+    try {
+      await pool.query('create table jobs (id integer primary key)')
+      for (const t of ['a', 'b']) {
+        await pool.createSchema(`tenant_${t}`)
+        await pool.query(`create table "tenant_${t}".orders (id integer primary key, tag text not null)`)
+        await pool.query(`insert into "tenant_${t}".orders (tag) values (?)`, [t])
+      }
+      await expect(pool.query('select * from orders')).rejects.toThrow(/no such table/)
+      await expect(pool.query('select * from orders where id = ?', [1])).rejects.toThrow(/no such table/)
+      expect((await pool.query<{ tag: string }>('select tag from "tenant_b".orders')).rows).toEqual([{ tag: 'b' }])
+      expect((await pool.query('select * from jobs')).rows).toEqual([])
+      await expect(pool.transaction((tx) => tx.query('select * from orders'))).rejects.toThrow(/no such table/)
+    } finally {
+      await pool.close()
     }
   })
 })

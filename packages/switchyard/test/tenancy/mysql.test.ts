@@ -2,7 +2,8 @@ import mysql2 from 'mysql2/promise'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createSwitchyard, UnknownTenantError, withRouteContext, type EnginePool } from '../../src/index.js'
 import { mysql } from '../../src/engines/mysql/index.js'
-import { TenantDropNotConfirmedError, TenantManager, TenantMigrationInterruptedError, tenantSchemaRouter } from '../../src/tenancy/index.js'
+import { TenantDropNotConfirmedError, TenantManager, TenantMigrationInterruptedError, TenantMigrationStatusError, tenantSchemaRouter, type MigrateProgress, type TenantMigration } from '../../src/tenancy/index.js'
+import { MetaStore } from '../../src/tenancy/meta-store.js'
 import { MYSQL_HOST, MYSQL_PORT, MYSQL_USER, createTempMysqlDatabase, randomName, serviceAvailable, type TempDatabase } from '../../../../test-support/services.js'
 import { crashWhenHung } from './crash.js'
 import { marker, portableBase, uniqueQty } from './portable-fixtures.js'
@@ -151,5 +152,86 @@ describe.skipIf(!ok)(`tenant management on MariaDB over ${TENANTS} tenant databa
     expect(await pool.listSchemas()).not.toContain(`${prefix}_rb`)
     expect((await pool.query(`select 1 from switchyard_tenant_migrations where tenant_key = 'rb'`)).rows).toHaveLength(0)
     await expect(manager.drop('rb', { confirm: 'rb' })).rejects.toBeInstanceOf(UnknownTenantError)
+  })
+
+  it('a status row that another migrator left failed meanwhile is taken over for the retry, never reported as interrupted', async () => {
+    const meta = new MetaStore(pool, {})
+    await meta.ensure()
+    try {
+      // migrate read no row for (race, 009_x); before it starts, another migrator inserts the row and fails.
+      await pool.query(`insert into switchyard_tenant_migrations (tenant_key, migration, state, error) values ('race', '009_x', 'failed', 'boom')`)
+      expect(await meta.start('race', '009_x', undefined)).toEqual({ started: true })
+      const { rows } = await pool.query<{ state: string; error: string | null }>(`select state, error from switchyard_tenant_migrations where tenant_key = 'race' and migration = '009_x'`)
+      expect(rows).toEqual([{ state: 'running', error: null }])
+      // A row really running elsewhere is reported as such.
+      expect(await meta.start('race', '009_x', undefined)).toEqual({ started: false, state: 'running' })
+      expect(await meta.start('race', '009_x', 'failed')).toEqual({ started: false, state: 'running' })
+    } finally {
+      await pool.query(`delete from switchyard_tenant_migrations where tenant_key = 'race'`)
+    }
+  })
+
+  it('when recording a completed migration fails, the failure names that migration, keeps what was applied before it, and resolve settles it', async () => {
+    const status = `\`${home.name}\`.switchyard_tenant_migrations`
+    const moved = `\`${home.name}\`.sy_status_moved`
+    const record = (name: string, extra?: (db: Parameters<TenantMigration['up']>[0]) => Promise<unknown>): TenantMigration => ({
+      name,
+      async up(db) {
+        await db.query('insert into applied (name) values (?)', [name.slice(0, 3)])
+        await extra?.(db)
+      },
+    })
+    // The second step takes the status table away as its last act: its up() completes, recording it cannot.
+    const steps = [record('005_a'), record('006_b', (db) => db.query(`rename table ${status} to ${moved}`)), record('007_c')]
+    await new TenantManager({ pool, mapping, migrations: portableBase }).provision('st')
+    const manager = new TenantManager({ pool, mapping, migrations: [...portableBase, ...steps] })
+    const progress: MigrateProgress[] = []
+    let first
+    try {
+      first = await manager.migrate({ tenants: ['st'], onProgress: (p) => progress.push(p) })
+    } finally {
+      await pool.query(`rename table ${moved} to ${status}`)
+    }
+    expect(first.failed).toHaveLength(1)
+    expect(first.failed[0]).toMatchObject({ tenant: 'st', migration: '006_b' })
+    expect(first.failed[0]!.error).toBeInstanceOf(TenantMigrationStatusError)
+    expect(first.failed[0]!.error.message).toMatch(/completed, but recording it as applied failed.*tenants\.resolve\('st', '006_b', 'applied'\)/)
+    expect(progress).toMatchObject([{ tenant: 'st', status: 'failed', applied: ['005_a'] }])
+    const states = async () =>
+      (await pool.query<{ migration: string; state: string }>(`select migration, state from switchyard_tenant_migrations where tenant_key = 'st' and migration > '005' order by migration`)).rows
+    expect(await states()).toEqual([{ migration: '005_a', state: 'applied' }, { migration: '006_b', state: 'running' }])
+
+    // As the message says: reported as interrupted until resolved, then the rest runs.
+    expect((await manager.migrate({ tenants: ['st'] })).failed[0]?.error).toBeInstanceOf(TenantMigrationInterruptedError)
+    await manager.resolve('st', '006_b', 'applied')
+    expect((await manager.migrate({ tenants: ['st'] })).migrated).toEqual(['st'])
+    expect(await states()).toEqual([{ migration: '005_a', state: 'applied' }, { migration: '006_b', state: 'applied' }, { migration: '007_c', state: 'applied' }])
+    const { rows } = await pool.query<{ name: string }>(`select name from ${db('st')}.applied order by name`)
+    expect(rows.map((r) => r.name)).toEqual(['005', '006', '007'])
+  })
+
+  it('when marking a later migration running fails, the failure names that migration and keeps the ones applied before it', async () => {
+    const record = (name: string): TenantMigration => ({ name, up: (db) => db.query('insert into applied (name) values (?)', [name.slice(0, 3)]).then(() => {}) })
+    await new TenantManager({ pool, mapping, migrations: portableBase }).provision('st2')
+    // The status table refuses the row of the third new migration: start() throws for it.
+    await pool.query(
+      `create trigger sy_refuse_007 before insert on switchyard_tenant_migrations for each row begin if new.tenant_key = 'st2' and new.migration = '007_c' then signal sqlstate '45000' set message_text = 'status insert refused'; end if; end`,
+    )
+    const manager = new TenantManager({ pool, mapping, migrations: [...portableBase, record('005_a'), record('006_b'), record('007_c')] })
+    const progress: MigrateProgress[] = []
+    let first
+    try {
+      first = await manager.migrate({ tenants: ['st2'], onProgress: (p) => progress.push(p) })
+    } finally {
+      await pool.query('drop trigger sy_refuse_007')
+    }
+    expect(first.failed).toHaveLength(1)
+    expect(first.failed[0]).toMatchObject({ tenant: 'st2', migration: '007_c' })
+    expect(first.failed[0]!.error.message).toMatch(/status insert refused/)
+    expect(progress).toMatchObject([{ tenant: 'st2', status: 'failed', applied: ['005_a', '006_b'] }])
+    // Nothing was marked for 007_c: the rerun simply applies it.
+    expect(await manager.migrate({ tenants: ['st2'] })).toMatchObject({ migrated: ['st2'], failed: [] })
+    const { rows } = await pool.query<{ name: string }>(`select name from ${db('st2')}.applied order by name`)
+    expect(rows.map((r) => r.name)).toEqual(['005', '006', '007'])
   })
 })

@@ -209,6 +209,13 @@ export class MysqlPool implements EnginePool {
     if (killing && e.errno === QUERY_INTERRUPTED) {
       throw new QueryCancelledError('The statement was cancelled on the server by its AbortSignal', { cause: outcome.error })
     }
+    // The KILL connection could not be opened, so the connection was closed under the statement
+    // (and stays destroyed): the caller asked for a cancellation, and that is what happened.
+    if (killing && this.#destroyed.has(conn)) {
+      throw new QueryCancelledError('The statement was cancelled by its AbortSignal: no connection was free to send KILL QUERY, so its own connection was closed', {
+        cause: outcome.error,
+      })
+    }
     throw toQueryError(outcome.error)
   }
 
@@ -221,8 +228,10 @@ export class MysqlPool implements EnginePool {
       return true
     } catch {
       // No spare connection on the server: closing the socket is the only way left to stop
-      // waiting. The statement then fails with a lost connection, and the connection is gone.
+      // waiting. The statement then fails with a lost connection (reported as cancelled, see
+      // #run), and the connection is gone.
       this.#destroyed.add(conn)
+      abortSocket(conn)
       conn.destroy()
       return false
     } finally {
@@ -242,4 +251,17 @@ export class MysqlPool implements EnginePool {
       this.#discard.add(conn)
     }
   }
+}
+
+/**
+ * Fails the statement in flight on `conn` now. mysql2's `destroy()` only half-closes the
+ * socket (and marks the connection closing, which silences its close event): the server would
+ * finish the statement and its answer would still arrive. Destroying the socket with an error
+ * fails the pending command at once with a fatal error; `destroy()` then takes the connection
+ * out of the pool.
+ */
+function abortSocket(conn: PoolConnection): void {
+  const core = (conn as unknown as { connection?: { stream?: { destroy?: (err?: Error) => void } } }).connection
+  const lost = Object.assign(new Error('Connection closed to stop a cancelled statement: no connection was free to send KILL QUERY'), { code: 'PROTOCOL_CONNECTION_LOST', fatal: true })
+  core?.stream?.destroy?.(lost)
 }

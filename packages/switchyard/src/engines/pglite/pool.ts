@@ -59,7 +59,13 @@ export class PglitePool implements EnginePool {
 
   query<R = Row>(sql: string, params: readonly unknown[] = [], options?: QueryOptions): Promise<QueryResult<R>> {
     if (options?.schema !== undefined || options?.searchPath !== undefined) {
-      return this.transaction((tx) => tx.query<R>(sql, params), { schema: options.schema, searchPath: options.searchPath })
+      const signal = options.signal
+      // The signal goes through: one that has already fired stops the statement before BEGIN (or, firing while
+      // the transaction waits for the connection, before the statement, rolling the transaction back).
+      return (async () => {
+        throwIfAborted(signal)
+        return this.transaction((tx) => tx.query<R>(sql, params, signal ? { signal } : undefined), { schema: options.schema, searchPath: options.searchPath })
+      })()
     }
     return this.#track(async (db) => {
       // One in-process connection cannot be interrupted mid-statement; a signal counts only before it starts.

@@ -30,7 +30,8 @@ export function toConnectionError(err: unknown, target: string): ConnectionError
 /** Connection-phase failures carry no SQLSTATE outside class 28/3D, or a socket errno. */
 export function isConnectionFailure(err: unknown): boolean {
   const e = (err ?? {}) as PgLikeError
-  if (!e.code) return /timeout|terminated|connect/i.test(e.message ?? '')
+  // Only pg's SQLSTATE and Node's errno strings count: an AbortSignal's DOMException carries a numeric code.
+  if (typeof e.code !== 'string' || e.code === '') return /timeout|terminated|connect/i.test(e.message ?? '')
   return NETWORK_CODES.has(e.code) || e.code.startsWith('28') || e.code === '3D000'
 }
 

@@ -58,6 +58,8 @@ const QUALIFIER = /(?:"((?:[^"]|"")+)"|`([^`]+)`|\[([^\]]+)\]|\b([A-Za-z_][A-Za-
 /** How SQLite says a statement names a database that is not attached. */
 const MISSING_SCHEMA = [/^no such table: ([^.\s]+)\./, /^unknown database "?([^"\s]+)"?$/]
 const SIDE_FILES = ['', '-wal', '-shm', '-journal']
+/** A statement that only describes a plan (and cannot itself be EXPLAINed). */
+const EXPLAIN = /^\s*explain\b/i
 
 /** SQLite binds numbers, strings, bigints, buffers and null; other values are converted the obvious way. */
 function bindable(value: unknown): unknown {
@@ -92,22 +94,47 @@ function execute<R>(db: Database, cache: { get(sql: string): BetterSqlite3.State
  * file attaches it on demand, detaching the least recently used one that neither that
  * statement nor the open transaction uses. A schema-scoped `transaction` runs on its own
  * connection whose main database is the schema file, so unqualified names resolve there.
+ *
+ * Unscoped statements never see a schema file. SQLite resolves an unqualified table that is
+ * not in `main` (or `temp`) in the first *attached* database that has it — with tenant files
+ * attached on demand, that would be whichever tenant was asked for recently. So a file
+ * database keeps two connections on the main file, used one at a time behind the same queue:
+ * the home connection, which runs every statement that names no schema file and never has a
+ * schema file attached outside a transaction, and a second one where statements naming schema
+ * files run and the files stay attached (least recently used first). The separation costs
+ * nothing per statement (the qualifier scan that decides it runs once per text) and keeps the
+ * attachment cache, where detaching every file before each unscoped statement would re-attach
+ * them (open the file, read its schema) on the next tenant's statement, and checking each
+ * unscoped statement's plan for attached databases would cost a second prepare each time and
+ * go stale when SQLite re-prepares a cached statement after a schema change.
+ *
+ * Where one connection must serve both — an unscoped transaction that names schema files
+ * (attached to the home connection for that transaction only, and detached when it ends), and
+ * in-memory databases, whose schemas live on the one connection — a statement naming no
+ * schema is checked instead: its plan (EXPLAIN) must open no attached schema, else it fails
+ * with "no such table".
  */
 export class SqlitePool implements EnginePool {
   readonly engine = 'sqlite'
   readonly capabilities = SQLITE_CAPABILITIES
   readonly #options: SqlitePoolOptions
   readonly #memory: boolean
+  /** The home connection: statements naming no schema file. No schema file is attached to it outside a transaction (file databases). */
   #db: Database | undefined
   readonly #statements = new Lru<string, BetterSqlite3.Statement>(256)
+  /** File databases: the connection statements naming schema files run on, where {@link #attached} files stay attached. */
+  #tenantDb: Database | undefined
+  readonly #tenantStatements = new Lru<string, BetterSqlite3.Statement>(256)
   /** Qualifier candidates per statement text, so the scan runs once per text. */
   readonly #qualifiers = new Lru<string, readonly string[]>(1024)
   /** Schema files known to exist (file databases only). */
   readonly #files = new Set<string>()
   /** Qualifier candidates found to have no file (table aliases, mostly), so a hot statement does not stat them each run. */
   readonly #absent = new Set<string>()
-  /** Attached schemas, least recently used first. */
+  /** Attached schemas, least recently used first: on the tenant connection (in-memory databases: on the only one). */
   readonly #attached = new Map<string, true>()
+  /** File databases: schema files attached to the home connection by the open unscoped transaction; detached when it ends. */
+  readonly #txAttached = new Map<string, true>()
   /** Schemas the open transaction has touched: SQLite refuses to detach them, and so do we. */
   readonly #pinned = new Set<string>()
   #queue: Promise<unknown> = Promise.resolve()
@@ -123,7 +150,19 @@ export class SqlitePool implements EnginePool {
     if (options?.schema !== undefined) return Promise.reject(this.#noSchemaScope())
     return this.#exclusive(async (db) => {
       throwIfAborted(options?.signal)
-      return this.#run<R>(db, sql, params, false)
+      if (this.#memory) return this.#run<R>(db, this.#statements, this.#attached, sql, params, false)
+      if (this.#refs(sql).length === 0) {
+        try {
+          // No schema file attached here: an unqualified name resolves in main (or temp), or is "no such table".
+          return execute<R>(db, this.#statements, sql, params)
+        } catch (err) {
+          // A schema the scan missed (a name it cannot see): run it where schema files are attached.
+          const missing = this.#missingSchema(err)
+          if (missing === undefined || !this.#exists(missing)) throw toQueryError(err)
+          this.#absent.delete(missing)
+        }
+      }
+      return this.#run<R>(await this.#tenantConnection(), this.#tenantStatements, this.#attached, sql, params, false)
     })
   }
 
@@ -135,21 +174,25 @@ export class SqlitePool implements EnginePool {
   transaction<T>(fn: (tx: EngineTransaction) => Promise<T>, options?: TransactionOptions): Promise<T> {
     if (options?.schema !== undefined) return this.#scopedTransaction(fn, options.schema)
     return this.#exclusive(async (db) => {
-      this.#run(db, 'BEGIN', [], false)
+      // One connection keeps the transaction atomic: schema files it names are attached to the
+      // home connection for its duration only (in-memory schemas already live there).
+      const attached = this.#memory ? this.#attached : this.#txAttached
+      this.#guarded(() => execute(db, this.#statements, 'BEGIN', []))
       try {
         const result = await fn(
           new SavepointTransaction(async (sql, params, o) => {
             throwIfAborted(o?.signal)
-            return this.#run(db, sql, params, true)
+            return this.#run(db, this.#statements, attached, sql, params, true)
           }),
         )
-        this.#run(db, 'COMMIT', [], false)
+        this.#guarded(() => execute(db, this.#statements, 'COMMIT', []))
         return result
       } catch (err) {
-        if (db.inTransaction) this.#run(db, 'ROLLBACK', [], false)
+        if (db.inTransaction) this.#guarded(() => execute(db, this.#statements, 'ROLLBACK', []))
         throw err
       } finally {
         this.#pinned.clear()
+        if (!this.#memory) this.#detachAllFromHome(db)
       }
     })
   }
@@ -160,10 +203,18 @@ export class SqlitePool implements EnginePool {
 
   introspect(options?: { schema?: string }): Promise<TableInfo[]> {
     const schema = options?.schema
-    return this.#exclusive(async (db) => {
-      if (schema !== undefined && schema !== 'main' && this.#exists(schema)) this.#attach(db, schema, [schema])
+    return this.#exclusive(async (home) => {
+      let db = home
+      let statements = this.#statements
+      if (schema !== undefined && schema !== 'main' && this.#exists(schema)) {
+        if (!this.#memory) {
+          db = await this.#tenantConnection()
+          statements = this.#tenantStatements
+        }
+        this.#attach(db, this.#attached, schema, [schema])
+      }
       // pragma_table_info names the schema in a parameter, out of sight of the qualifier scan: attach first, then read.
-      return introspectSqlite({ query: async <R>(sql: string, params?: readonly unknown[]) => this.#guarded(() => execute<R>(db, this.#statements, sql, params ?? [])) }, (n) => this.quoteIdentifier(n), schema)
+      return introspectSqlite({ query: async <R>(sql: string, params?: readonly unknown[]) => this.#guarded(() => execute<R>(db, statements, sql, params ?? [])) }, (n) => this.quoteIdentifier(n), schema)
     })
   }
 
@@ -181,8 +232,8 @@ export class SqlitePool implements EnginePool {
         return
       }
       if (this.#exists(name)) throw new QueryError(`SQLite schema '${name}' already exists (${this.#schemaFile(name)})`, 'SQLITE_ERROR')
-      // ATTACH creates the file.
-      this.#attach(db, name, [name])
+      // ATTACH creates the file (on the tenant connection: never on the home one).
+      this.#attach(await this.#tenantConnection(), this.#attached, name, [name])
       this.#files.add(name)
       this.#absent.delete(name)
     })
@@ -190,8 +241,9 @@ export class SqlitePool implements EnginePool {
 
   async dropSchema(name: string): Promise<void> {
     this.#checkName(name)
-    await this.#exclusive(async (db) => {
+    await this.#exclusive(async (home) => {
       if (this.#attached.has(name)) {
+        const db = this.#memory ? home : await this.#tenantConnection()
         this.#guarded(() => db.exec(`detach database ${this.quoteIdentifier(name)}`))
         this.#attached.delete(name)
       }
@@ -221,6 +273,7 @@ export class SqlitePool implements EnginePool {
   close(): Promise<void> {
     this.#closing ??= this.#queue.then(() => {
       this.#db?.close()
+      this.#tenantDb?.close()
     })
     return this.#closing
   }
@@ -295,35 +348,35 @@ export class SqlitePool implements EnginePool {
     return true
   }
 
-  /** Makes `name` attached and the most recently used; `keep` must stay attached meanwhile. */
-  #attach(db: Database, name: string, keep: readonly string[]): void {
-    if (this.#attached.delete(name)) {
-      this.#attached.set(name, true)
+  /** Makes `name` attached to `db` (whose attachments `attached` tracks) and the most recently used; `keep` must stay attached meanwhile. */
+  #attach(db: Database, attached: Map<string, true>, name: string, keep: readonly string[]): void {
+    if (attached.delete(name)) {
+      attached.set(name, true)
       return
     }
     if (this.#memory) return
-    while (this.#attached.size >= this.#options.maxAttached) this.#evict(db, keep)
+    while (attached.size >= this.#options.maxAttached) this.#evict(db, attached, keep)
     const attach = () => db.prepare(`attach database ? as ${this.quoteIdentifier(name)}`).run(this.#schemaFile(name))
     try {
       attach()
     } catch (err) {
       // Slots taken by an ATTACH the application ran itself: free one of ours and try once more.
-      if (!/too many attached databases/.test((err as Error)?.message ?? '') || this.#attached.size === 0) throw toQueryError(err)
-      this.#evict(db, keep)
+      if (!/too many attached databases/.test((err as Error)?.message ?? '') || attached.size === 0) throw toQueryError(err)
+      this.#evict(db, attached, keep)
       this.#guarded(attach)
     }
-    this.#attached.set(name, true)
+    attached.set(name, true)
   }
 
-  #evict(db: Database, keep: readonly string[]): void {
-    for (const victim of this.#attached.keys()) {
+  #evict(db: Database, attached: Map<string, true>, keep: readonly string[]): void {
+    for (const victim of attached.keys()) {
       if (keep.includes(victim) || this.#pinned.has(victim)) continue
       try {
         db.exec(`detach database ${this.quoteIdentifier(victim)}`)
       } catch {
         continue // in use by a statement SQLite still holds: leave it
       }
-      this.#attached.delete(victim)
+      attached.delete(victim)
       return
     }
     throw new QueryError(
@@ -353,25 +406,81 @@ export class SqlitePool implements EnginePool {
     })
   }
 
-  #run<R>(db: Database, sql: string, params: readonly unknown[], inTransaction: boolean): QueryResult<R> {
+  /** Runs `sql` on `db`, attaching the schema files it names first (tracked in `attached`). */
+  #run<R>(db: Database, statements: Lru<string, BetterSqlite3.Statement>, attached: Map<string, true>, sql: string, params: readonly unknown[], inTransaction: boolean): QueryResult<R> {
     const refs = this.#refs(sql)
     for (const r of refs) {
-      this.#attach(db, r, refs)
+      this.#attach(db, attached, r, refs)
       if (inTransaction) this.#pinned.add(r)
     }
     try {
-      return execute<R>(db, this.#statements, sql, params)
+      // Names no schema, on a connection with schema files attached: it must not resolve into one.
+      if (refs.length === 0 && attached.size > 0 && !EXPLAIN.test(sql)) this.#refuseImplicitSchema(db, attached, sql, params)
+      return execute<R>(db, statements, sql, params)
     } catch (err) {
+      if (err instanceof QueryError) throw err
       // A schema the scan missed (a name it cannot see, a file created by another process):
       // the statement failed while being prepared, before it did anything, so attach and retry.
       const missing = this.#missingSchema(err)
-      if (missing === undefined || this.#attached.has(missing) || !this.#exists(missing)) throw toQueryError(err)
+      if (missing === undefined || attached.has(missing) || !this.#exists(missing)) throw toQueryError(err)
       this.#absent.delete(missing)
-      this.#statements.delete(sql)
-      this.#attach(db, missing, [...refs, missing])
+      statements.delete(sql)
+      this.#attach(db, attached, missing, [...refs, missing])
       if (inTransaction) this.#pinned.add(missing)
-      return this.#guarded(() => execute<R>(db, this.#statements, sql, params))
+      return this.#guarded(() => execute<R>(db, statements, sql, params))
     }
+  }
+
+  /**
+   * Fails when SQLite would resolve a statement that names no schema into an attached schema
+   * file: the plan opens a transaction on every database the statement touches (OP_Transaction,
+   * P1 = the database's index in pragma_database_list).
+   */
+  #refuseImplicitSchema(db: Database, attached: Map<string, true>, sql: string, params: readonly unknown[]): void {
+    const plan = db.prepare(`explain ${sql}`).all(...params.map(bindable)) as Array<{ opcode: string; p1: number }>
+    const touched = new Set(plan.filter((op) => op.opcode === 'Transaction' && op.p1 >= 2).map((op) => op.p1))
+    if (touched.size === 0) return
+    for (const { seq, name } of db.prepare('select seq, name from pragma_database_list').all() as Array<{ seq: number; name: string }>) {
+      if (touched.has(seq) && attached.has(name)) {
+        throw new QueryError(
+          `no such table in main: the statement names no schema, and SQLite would resolve it into the attached schema '${name}'; qualify the table with its schema, or run it in a tenant context`,
+          'SQLITE_ERROR',
+        )
+      }
+    }
+  }
+
+  /** Ends the unscoped transaction's attachments to the home connection; a connection that cannot detach is closed (reopened on next use). */
+  #detachAllFromHome(db: Database): void {
+    for (const name of [...this.#txAttached.keys()]) {
+      try {
+        db.exec(`detach database ${this.quoteIdentifier(name)}`)
+        this.#txAttached.delete(name)
+      } catch {
+        this.#txAttached.clear()
+        this.#statements.clear()
+        this.#db = undefined
+        try {
+          db.close()
+        } catch {
+          // already unusable
+        }
+        return
+      }
+    }
+  }
+
+  /** File databases: the connection schema files are attached to, opened on the main file on first use. */
+  async #tenantConnection(): Promise<Database> {
+    if (this.#memory) return (await this.#connect())
+    if (!this.#tenantDb) {
+      try {
+        this.#tenantDb = await this.#options.connect(this.#options.filename)
+      } catch (err) {
+        throw toConnectionError(err, this.#options.filename)
+      }
+    }
+    return this.#tenantDb
   }
 
   #missingSchema(err: unknown): string | undefined {

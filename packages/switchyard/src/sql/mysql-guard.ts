@@ -1,0 +1,407 @@
+import { TenantIsolationError } from '../errors.js'
+import { Lru } from '../util/lru.js'
+
+/**
+ * The tenant-isolation guard for MySQL and MariaDB, where a tenant's "schema" is a database
+ * selected per statement: every statement is read with a real MySQL grammar
+ * (node-sql-parser) before it runs, and refused when it names a database other than the
+ * tenant's or the shared ones, changes state that would outlive it on a pooled connection,
+ * or cannot be read at all. It fails closed: a statement the guard cannot verify is refused,
+ * never passed through.
+ *
+ * What it checks, per statement text (cached, see {@link MysqlGuard}):
+ * - lexically, before parsing, the places where MySQL and the parser read a text differently:
+ *   executable comments (`/*! ... *\/`, `/*M! ... *\/` — code to MySQL, a comment to the
+ *   parser), `--` not followed by a space (two minus signs to MySQL, a comment to the parser),
+ *   unterminated strings and comments, and `?` / `??` where mysql2's client-side placeholder
+ *   substitution would splice a parameter into a string literal, a comment or an identifier,
+ *   and line comments holding a lone carriage return (MySQL ends them at `\n` only, the parser
+ *   at `\r` too, so a string opened after the `\r` would hide code from the parser);
+ * - exactly one statement, of a kind confined to the current database (queries, DML, DDL on
+ *   tables, views and indexes); `USE`, every `SET` (including `SET NAMES` and transaction
+ *   characteristics, which outlive the statement on the pooled connection), transaction
+ *   control, locks, `CALL` (a procedure body cannot be read), `SHOW`, `LOAD DATA`, `PREPARE`,
+ *   grants and database-level DDL are refused;
+ * - every database qualifier anywhere in the tree — tables, columns, function and procedure
+ *   names, foreign keys, `LIKE` sources, sequence functions' arguments — against the tenant's
+ *   database and the shared ones (`information_schema`, `performance_schema`, `mysql` and
+ *   `sys` are not open to tenants unless listed as shared: they expose other tenants' table
+ *   names, row counts and running statements' text);
+ * - state and files: user variables (`@x`, read or assigned: they stay on the pooled
+ *   connection, where the next tenant could read them), `SELECT ... INTO`, `LOAD_FILE`, named
+ *   locks (`GET_LOCK`, server-wide), `LAST_INSERT_ID(expr)`, temporary tables, and storage
+ *   engines or table options that reach other databases or the file system (FEDERATED,
+ *   CONNECT, MERGE, SPIDER; `CONNECTION`, `UNION`, `DATA/INDEX DIRECTORY`).
+ *
+ * It assumes the server's default lexing — backslash escapes in strings and `"` as a string
+ * quote (no `NO_BACKSLASH_ESCAPES` or `ANSI_QUOTES` in the server's sql_mode) — as mysql2's own
+ * parameter escaping does; a tenant cannot change sql_mode since `SET` is refused.
+ *
+ * Statements the grammar does not cover (some valid MySQL, e.g. `REGEXP ?`) are refused too:
+ * run them outside a tenant context, qualify them by hand on the pool, or rewrite them.
+ */
+
+/** A statement's analysis: the databases it names, or why it is refused. Independent of the tenant. */
+export interface MysqlAnalysis {
+  /** Every database the statement names explicitly (deduplicated, as written). */
+  readonly databases: readonly string[]
+  /** Set when the statement is refused whatever the tenant. */
+  readonly refusal?: MysqlRefusal
+}
+
+export interface MysqlRefusal {
+  /** `unverifiable`: the guard could not read it; `session`: it changes connection state; `refused`: it reaches beyond the tenant's database. */
+  readonly kind: 'unverifiable' | 'session' | 'refused'
+  readonly reason: string
+}
+
+/**
+ * A statement the guard could not verify for tenant isolation (the MySQL parser cannot read
+ * it, or it hides text from the parser), so schema routing refused it. A
+ * {@link TenantIsolationError}, so one `instanceof` check covers every refusal.
+ */
+export class UnverifiableStatementError extends TenantIsolationError {
+  constructor(readonly reason: string, tenantSchema: string, options?: { cause?: unknown }) {
+    super(
+      '(unverifiable)',
+      tenantSchema,
+      `Statement could not be verified for tenant isolation (${reason}); schema routing refuses statements it cannot check. Run it outside a tenant context, or rewrite it.`,
+    )
+    if (options?.cause !== undefined) Object.defineProperty(this, 'cause', { value: options.cause, enumerable: false, writable: true, configurable: true })
+  }
+}
+
+interface SqlParser {
+  parse(sql: string, opt?: { database?: string }): { ast: unknown; tableList: string[] }
+}
+
+let parsers: { mysql: SqlParser; mariadb: SqlParser } | undefined
+let loading: Promise<void> | undefined
+
+/** Loads the MySQL and MariaDB grammars (about 0.5 MB of JavaScript) on first use. */
+export function ensureMysqlParser(): Promise<void> {
+  if (parsers !== undefined) return Promise.resolve()
+  loading ??= (async () => {
+    // Only the two grammars, not the package's all-dialects bundle (2.5 MB).
+    const [my, maria] = await Promise.all([import('node-sql-parser/build/mysql.js'), import('node-sql-parser/build/mariadb.js')])
+    const MyParser = (my as unknown as { default: { Parser: new () => SqlParser } }).default.Parser
+    const MariaParser = (maria as unknown as { default: { Parser: new () => SqlParser } }).default.Parser
+    parsers = { mysql: new MyParser(), mariadb: new MariaParser() }
+  })()
+  loading.catch(() => {
+    loading = undefined
+  })
+  return loading
+}
+
+export function mysqlParserReady(): boolean {
+  return parsers !== undefined
+}
+
+/** Statement kinds confined to the current database (their qualifiers are checked). */
+const ALLOWED_TYPES = new Set(['select', 'insert', 'replace', 'update', 'delete', 'create', 'alter', 'drop', 'truncate', 'rename', 'explain'])
+/** CREATE / DROP objects that live inside one database. */
+const ALLOWED_OBJECTS = new Set(['table', 'view', 'index'])
+/** Statement kinds that change the connection's state (and would outlive the statement on a pooled connection). */
+const SESSION_TYPES = new Set(['use', 'set', 'transaction', 'lock', 'unlock'])
+/** Functions refused by name (lower case): files, server-wide locks, replication waits, UDFs that run programs. */
+const REFUSED_FUNCTIONS = new Map<string, string>([
+  ['load_file', 'LOAD_FILE() reads server files'],
+  ['get_lock', 'named locks are server-wide and held by the pooled connection'],
+  ['release_lock', 'named locks are server-wide and held by the pooled connection'],
+  ['release_all_locks', 'named locks are server-wide and held by the pooled connection'],
+  ['is_free_lock', 'named locks are server-wide (another tenant can probe them)'],
+  ['is_used_lock', 'named locks are server-wide (another tenant can probe them)'],
+  ['master_pos_wait', 'replication functions reach beyond the database'],
+  ['source_pos_wait', 'replication functions reach beyond the database'],
+  ['master_gtid_wait', 'replication functions reach beyond the database'],
+  ['sys_exec', 'runs a program on the server'],
+  ['sys_eval', 'runs a program on the server'],
+])
+/** MariaDB sequence functions: their argument is a sequence name, `db.seq`, parsed as a column reference. */
+const SEQUENCE_FUNCTIONS = new Set(['nextval', 'lastval', 'setval'])
+/** Storage engines whose tables stay inside their database's files. */
+const SAFE_ENGINES = new Set(['innodb', 'myisam', 'aria', 'memory', 'heap'])
+/** Table options that point a table at other databases, servers or directories. */
+const REFUSED_TABLE_OPTIONS = new Set(['connection', 'union', 'data directory', 'index directory'])
+
+/**
+ * Reads `sql` the way MySQL's lexer does and reports what would make the parser see a
+ * different statement than the server runs (undefined when there is nothing).
+ */
+export function scanMysqlText(sql: string): string | undefined {
+  const n = sql.length
+  let i = 0
+  while (i < n) {
+    const c = sql[i]!
+    if (c === "'" || c === '"') {
+      let j = i + 1
+      for (; j < n; j++) {
+        const ch = sql[j]
+        if (ch === '\\') {
+          j++
+          continue
+        }
+        if (ch === '?') return 'a ? inside a string literal would be replaced by a parameter'
+        if (ch === c) {
+          if (sql[j + 1] === c) {
+            j++
+            continue
+          }
+          break
+        }
+      }
+      if (j >= n) return 'unterminated string literal'
+      i = j + 1
+      continue
+    }
+    if (c === '`') {
+      let j = i + 1
+      for (; j < n; j++) {
+        if (sql[j] === '?') return 'a ? inside a quoted identifier would be replaced by a parameter'
+        if (sql[j] === '`') {
+          if (sql[j + 1] === '`') {
+            j++
+            continue
+          }
+          break
+        }
+      }
+      if (j >= n) return 'unterminated quoted identifier'
+      i = j + 1
+      continue
+    }
+    if (c === '#' || (c === '-' && sql[i + 1] === '-')) {
+      if (c === '-') {
+        const next = sql.charCodeAt(i + 2)
+        // MySQL starts a comment at "--" only before a space or control character; "1--1" is 1 - -1 to it, a comment to the parser.
+        if (Number.isNaN(next) || next > 0x20) return '"--" not followed by a space (MySQL reads it as two minus signs, the parser as a comment)'
+      }
+      let j = sql.indexOf('\n', i)
+      if (j === -1) j = n
+      const comment = sql.slice(i, j)
+      if (comment.includes('?')) return 'a ? inside a comment would be replaced by a parameter'
+      // MySQL ends the comment at \n only; the parser also at \r (and may at U+2028/9): what follows would be read differently.
+      if (/\r(?!$)|[\u2028\u2029]/.test(comment)) return 'a line comment holding a carriage return or line separator (MySQL and the parser end it at different places)'
+      i = j
+      continue
+    }
+    if (c === '/' && sql[i + 1] === '*') {
+      const k = sql[i + 2]
+      if (k === '!' || ((k === 'M' || k === 'm') && sql[i + 3] === '!')) return 'an executable comment (/*! ... */ or /*M! ... */) runs as code on the server'
+      const end = sql.indexOf('*/', i + 2)
+      if (end === -1) return 'unterminated comment'
+      if (sql.slice(i, end).includes('?')) return 'a ? inside a comment would be replaced by a parameter'
+      i = end + 2
+      continue
+    }
+    if (c === '?' && sql[i + 1] === '?') return '?? (an identifier placeholder) splices a parameter in as a table or database name'
+    if (c === '\0') return 'a NUL character'
+    i++
+  }
+  return undefined
+}
+
+/** Collects database qualifiers and refusals from a parsed statement tree. */
+class Walker {
+  readonly databases = new Set<string>()
+  refusal: MysqlRefusal | undefined
+
+  refuse(kind: MysqlRefusal['kind'], reason: string): void {
+    this.refusal ??= { kind, reason }
+  }
+
+  statement(ast: Record<string, unknown>): void {
+    const type = String(ast.type ?? '').toLowerCase()
+    if (SESSION_TYPES.has(type)) {
+      return this.refuse('session', `${type.toUpperCase()} changes the connection's state, which would outlive the statement on a pooled connection`)
+    }
+    if (type === 'call') return this.refuse('unverifiable', "CALL runs a procedure whose body the guard cannot read")
+    if (!ALLOWED_TYPES.has(type)) return this.refuse('refused', `${type.toUpperCase() || 'this statement'} is not allowed in a schema-routed statement; run it outside a tenant context`)
+    if (type === 'create' || type === 'drop') {
+      const object = String(ast.keyword ?? '').toLowerCase()
+      if (!ALLOWED_OBJECTS.has(object)) return this.refuse('refused', `${type.toUpperCase()} ${object.toUpperCase() || '?'} reaches beyond the tenant's database`)
+    }
+    if (type === 'create' && ast.temporary) return this.refuse('session', 'a temporary table lives on the pooled connection')
+    this.node(ast)
+  }
+
+  node(value: unknown): void {
+    if (this.refusal !== undefined || value === null || typeof value !== 'object') return
+    if (Array.isArray(value)) {
+      for (const v of value) this.node(v)
+      return
+    }
+    const o = value as Record<string, unknown>
+    if (o.db !== undefined && o.db !== null) this.#schema(o.db)
+    if (o.schema !== undefined && o.schema !== null) this.#schema(o.schema)
+    switch (o.type) {
+      case 'var':
+        if (o.prefix === '@') return this.refuse('session', `user variable @${String(o.name)} stays on the pooled connection`)
+        break
+      case 'assign':
+        return this.refuse('session', 'assigning a variable changes the connection\'s state')
+      case 'function':
+        this.#function(o)
+        break
+      case 'into':
+        if (o.keyword !== undefined && o.keyword !== null) return this.refuse('refused', `SELECT ... INTO ${String(o.keyword).toUpperCase()} writes outside the statement's result`)
+        break
+      case 'alter':
+        if (o.resource === 'engine') this.#engine(o.engine)
+        break
+    }
+    if (o.type === 'into' && o.expr !== undefined && o.expr !== null) return this.refuse('refused', 'SELECT ... INTO writes outside the statement\'s result')
+    if (typeof o.keyword === 'string' && 'symbol' in o && 'value' in o) {
+      const keyword = o.keyword.toLowerCase()
+      if (keyword === 'engine') this.#engine(o.value)
+      else if (REFUSED_TABLE_OPTIONS.has(keyword)) return this.refuse('refused', `table option ${keyword.toUpperCase()} reaches beyond the tenant's database`)
+    }
+    for (const v of Object.values(o)) if (v !== null && typeof v === 'object') this.node(v)
+  }
+
+  #schema(schema: unknown): void {
+    if (typeof schema === 'string') this.databases.add(schema)
+    else if (Array.isArray(schema)) for (const s of schema) this.#schema(s)
+    else if (typeof schema === 'object' && typeof (schema as { value?: unknown }).value === 'string') this.databases.add((schema as { value: string }).value)
+    else this.refuse('unverifiable', 'a database qualifier the guard cannot read')
+  }
+
+  #function(o: Record<string, unknown>): void {
+    const parts = (o.name as { name?: Array<{ value?: unknown }> } | undefined)?.name
+    const name = Array.isArray(parts) ? parts.map((p) => String(p?.value ?? '')).join('.').toLowerCase() : String(o.name ?? '').toLowerCase()
+    const refused = REFUSED_FUNCTIONS.get(name)
+    if (refused !== undefined) return this.refuse('refused', `${name.toUpperCase()}(): ${refused}`)
+    const args = (o.args as { value?: unknown } | undefined)?.value
+    if (name === 'last_insert_id' && Array.isArray(args) && args.length > 0) return this.refuse('session', 'LAST_INSERT_ID(expr) sets a value the pooled connection keeps')
+    if (SEQUENCE_FUNCTIONS.has(name) && Array.isArray(args)) {
+      const first = args[0] as { type?: unknown; table?: unknown } | undefined
+      if (first?.type === 'column_ref' && typeof first.table === 'string') this.databases.add(first.table)
+    }
+  }
+
+  #engine(engine: unknown): void {
+    const e = String(engine ?? '').toLowerCase()
+    if (!SAFE_ENGINES.has(e)) this.refuse('refused', `storage engine ${e.toUpperCase() || '?'} can reach other databases, servers or files`)
+  }
+}
+
+/** Parses and analyses one statement text (the parsers must be loaded: {@link ensureMysqlParser}). */
+export function analyzeMysqlStatement(sql: string): MysqlAnalysis {
+  if (parsers === undefined) throw new Error('MySQL parser not loaded: await ensureMysqlParser() first')
+  const lexical = scanMysqlText(sql)
+  if (lexical !== undefined) return freeze([], { kind: 'unverifiable', reason: lexical })
+  let parsed: { ast: unknown; tableList: string[] } | undefined
+  let error: unknown
+  // MySQL's grammar first, then MariaDB's (RETURNING, sequences): whichever reads it; both refused = unverifiable.
+  for (const [parser, database] of [
+    [parsers.mysql, 'mysql'],
+    [parsers.mariadb, 'mariadb'],
+  ] as const) {
+    try {
+      parsed = parser.parse(sql, { database })
+      break
+    } catch (err) {
+      error ??= err
+    }
+  }
+  if (parsed === undefined) {
+    const message = error instanceof Error ? error.message.split('\n')[0]!.slice(0, 200) : String(error)
+    return freeze([], { kind: 'unverifiable', reason: `the MySQL parser cannot read it: ${message}` })
+  }
+  const statements = (Array.isArray(parsed.ast) ? parsed.ast : [parsed.ast]).filter((s) => s !== null && s !== undefined)
+  if (statements.length !== 1) {
+    return freeze([], { kind: 'refused', reason: `the text holds ${statements.length} statements; schema routing runs exactly one statement per call` })
+  }
+  const walker = new Walker()
+  walker.statement(statements[0] as Record<string, unknown>)
+  // The parser's own table list is a second witness ("type::db::table").
+  for (const entry of parsed.tableList ?? []) {
+    const db = entry.split('::')[1]
+    if (db !== undefined && db !== 'null') walker.databases.add(db)
+  }
+  return freeze([...walker.databases], walker.refusal)
+}
+
+function freeze(databases: string[], refusal: MysqlRefusal | undefined): MysqlAnalysis {
+  return Object.freeze(refusal === undefined ? { databases: Object.freeze(databases) } : { databases: Object.freeze(databases), refusal: Object.freeze(refusal) })
+}
+
+/** Throws the typed error for an analysis that names anything beyond `tenantDatabase` and `shared`. */
+export function guardMysqlAnalyzed(analysis: MysqlAnalysis, tenantDatabase: string, shared: ReadonlySet<string>): void {
+  const r = analysis.refusal
+  if (r !== undefined) {
+    if (r.kind === 'unverifiable') throw new UnverifiableStatementError(r.reason, tenantDatabase)
+    if (r.kind === 'session') {
+      throw new TenantIsolationError(r.reason, tenantDatabase, `Statement changes session state (${r.reason}); schema routing refuses it.`)
+    }
+    throw new TenantIsolationError(r.reason, tenantDatabase, `Statement refused under schema routing: ${r.reason}.`)
+  }
+  for (const db of analysis.databases) {
+    if (db !== tenantDatabase && !shared.has(db)) {
+      throw new TenantIsolationError(db, tenantDatabase, `Statement references database '${db}', but this context may only use '${tenantDatabase}' and the shared databases.`)
+    }
+  }
+}
+
+/**
+ * mysql2 substitutes parameters into the text on the client: an object becomes
+ * `` `key` = value `` pairs (keys may be `db.table.column`), and a value with `toSqlString`
+ * goes in verbatim — text the guard never saw. Only plain values and arrays of them pass.
+ */
+export function guardMysqlParams(params: readonly unknown[], tenantDatabase: string): void {
+  for (const p of params) {
+    if (!plainParam(p, 0)) {
+      throw new UnverifiableStatementError('a parameter that is an object would be expanded into SQL text by the driver; pass plain values', tenantDatabase)
+    }
+  }
+}
+
+function plainParam(p: unknown, depth: number): boolean {
+  if (p === null || p === undefined) return true
+  switch (typeof p) {
+    case 'string':
+    case 'number':
+    case 'bigint':
+    case 'boolean':
+      return true
+    case 'object':
+      if (p instanceof Date || p instanceof Uint8Array) return typeof (p as { toSqlString?: unknown }).toSqlString !== 'function'
+      if (Array.isArray(p)) return depth < 2 && p.every((v) => plainParam(v, depth + 1))
+      return false
+    default:
+      return false
+  }
+}
+
+/**
+ * Guards statements for one set of shared databases, with analyses cached per statement text
+ * in a bounded LRU, so a repeated statement costs one map lookup and a check of the (few)
+ * databases it names — no reparse.
+ */
+export class MysqlGuard {
+  readonly #analyses: Lru<string, MysqlAnalysis>
+
+  constructor(readonly shared: ReadonlySet<string>, cacheSize = 5000) {
+    this.#analyses = new Lru(cacheSize)
+  }
+
+  get size(): number {
+    return this.#analyses.size
+  }
+
+  /** Checks synchronously when the parser is loaded (always after the first call); else returns a promise. */
+  check(sql: string, params: readonly unknown[], tenantDatabase: string): void | Promise<void> {
+    const cached = this.#analyses.get(sql)
+    if (cached !== undefined) return this.#guard(cached, params, tenantDatabase)
+    if (!mysqlParserReady()) return ensureMysqlParser().then(() => this.check(sql, params, tenantDatabase))
+    const analysis = analyzeMysqlStatement(sql)
+    this.#analyses.set(sql, analysis)
+    return this.#guard(analysis, params, tenantDatabase)
+  }
+
+  #guard(analysis: MysqlAnalysis, params: readonly unknown[], tenantDatabase: string): void {
+    guardMysqlAnalyzed(analysis, tenantDatabase, this.shared)
+    if (params.length > 0) guardMysqlParams(params, tenantDatabase)
+  }
+}

@@ -1,0 +1,242 @@
+import mysql2 from 'mysql2/promise'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createSwitchyard, SchemaRouter, TenantIsolationError, withRouteContext, type EnginePool, type Switchyard } from '../../src/index.js'
+import { mysql } from '../../src/engines/mysql/index.js'
+import { analyzeMysqlStatement, ensureMysqlParser, scanMysqlText, UnverifiableStatementError } from '../../src/sql/mysql-guard.js'
+import { MYSQL_HOST, MYSQL_PORT, MYSQL_USER, createTempMysqlDatabase, randomName, serviceAvailable, type TempDatabase } from '../../../../test-support/services.js'
+
+const ok = await serviceAvailable('mysql')
+
+// MySQL/MariaDB: a tenant's "schema" is a database selected per statement. Selecting it does
+// not stop a statement from naming another database, so every statement is parsed and guarded.
+describe.skipIf(!ok)('MySQL schema routing guard on MariaDB', () => {
+  let home: TempDatabase
+  let raw: EnginePool
+  let sy: Switchyard
+  let router: SchemaRouter
+  const prefix = randomName('sy_mg')
+  const A = `${prefix}_a`
+  const B = `${prefix}_b`
+  const SHARED = `${prefix}_shared`
+  const asA = <T>(fn: () => Promise<T>) => withRouteContext({ tenant: 'a' }, fn)
+  const admin = async <T>(fn: (c: mysql2.Connection) => Promise<T>): Promise<T> => {
+    const c = await mysql2.createConnection({ host: MYSQL_HOST, port: MYSQL_PORT, user: MYSQL_USER })
+    try {
+      return await fn(c)
+    } finally {
+      await c.end()
+    }
+  }
+  const bTags = async () => (await raw.query<{ tag: string }>(`select tag from \`${B}\`.orders order by id`)).rows.map((r) => r.tag)
+
+  beforeAll(async () => {
+    await ensureMysqlParser()
+    home = await createTempMysqlDatabase('sy_mghome')
+    await admin(async (c) => {
+      for (const [db, tag] of [
+        [A, 'a'],
+        [B, 'b'],
+      ] as const) {
+        await c.query(`create database \`${db}\``)
+        await c.query(`create table \`${db}\`.orders (id int auto_increment primary key, tag varchar(40) not null)`)
+        await c.query(`insert into \`${db}\`.orders (tag) values (?), (?)`, [tag, `${tag}-secret`])
+        await c.query(`create function \`${db}\`.f(x int) returns varchar(40) deterministic return concat('${tag}', x)`)
+        await c.query(`create procedure \`${db}\`.p() select tag from orders`)
+      }
+      await c.query(`create database \`${SHARED}\``)
+      await c.query(`create table \`${SHARED}\`.countries (code char(2) primary key)`)
+      await c.query(`insert into \`${SHARED}\`.countries values ('nz')`)
+    })
+    raw = mysql({ connectionString: home.connectionString, max: 2 }).createPool()
+    router = new SchemaRouter({ shared: [SHARED] })
+    sy = createSwitchyard({
+      databases: { default: mysql({ connectionString: home.connectionString, max: 3 }) },
+      routers: [{ schemaFor: (ctx: { tenant?: string }) => (ctx.tenant ? `${prefix}_${ctx.tenant}` : undefined) }],
+      schemaRouting: router,
+    })
+  })
+  afterAll(async () => {
+    await sy?.close()
+    await raw?.close()
+    await admin(async (c) => {
+      for (const db of [A, B, SHARED]) await c.query(`drop database if exists \`${db}\``)
+    })
+    await home?.drop()
+  })
+
+  it('runs plain statements in the asking tenant\'s database, and shared ones', async () => {
+    expect((await asA(() => sy.read<{ tag: string }>('select tag from orders order by id'))).rows).toEqual([{ tag: 'a' }, { tag: 'a-secret' }])
+    expect((await withRouteContext({ tenant: 'b' }, () => sy.read<{ tag: string }>('select tag from orders order by id'))).rows.map((r) => r.tag)).toEqual(['b', 'b-secret'])
+    expect((await asA(() => sy.read<{ tag: string }>(`select o.tag from \`${A}\`.orders o where o.id = ?`, [1]))).rows).toEqual([{ tag: 'a' }])
+    expect((await asA(() => sy.read<{ code: string }>(`select c.code from \`${SHARED}\`.countries c`))).rows).toEqual([{ code: 'nz' }])
+    expect((await asA(() => sy.read<{ v: string }>('select f(7) as v'))).rows).toEqual([{ v: 'a7' }])
+    await asA(() => sy.write('insert into orders (tag) values (?)', ['a-new']))
+    await asA(() => sy.write('update orders set tag = ? where tag = ?', ['a-new2', 'a-new']))
+    const inTx = await asA(() => sy.transaction((tx) => tx.read<{ n: number }>('select count(*) as n from orders where tag like ?', ['a%'])))
+    expect(Number(inTx.rows[0]!.n)).toBe(3)
+    // The facade's own compound statements pass the guard.
+    const made = await asA(() => sy.getOrCreate<{ tag: string }>('orders', { tag: 'a-goc' }))
+    expect(made.created).toBe(true)
+    expect((await asA(() => sy.getOrCreate<{ tag: string }>('orders', { tag: 'a-goc' }))).created).toBe(false)
+    await asA(() => sy.write('delete from orders where tag in (?)', [['a-new2', 'a-goc']]))
+    expect(await bTags()).toEqual(['b', 'b-secret'])
+  })
+
+  it("the statements below do reach B when run unguarded (so the refusals are meaningful)", async () => {
+    expect((await raw.query<{ tag: string }>(`select tag from \`${B}\`.orders order by id limit 1`, [], { schema: A })).rows).toEqual([{ tag: 'b' }])
+    // MySQL reads "--1" as minus minus one; the parser reads it as a comment hiding the rest of the line.
+    const hidden = await raw.query<Record<string, unknown>>(`select 1 --1, (select tag from \`${B}\`.orders order by id limit 1) as leak`, [], { schema: A })
+    expect(hidden.rows[0]!.leak).toBe('b')
+    const exec = await raw.query<Record<string, unknown>>(`select 1 /*! , (select tag from \`${B}\`.orders order by id limit 1) */ as leak`, [], { schema: A })
+    expect(Object.values(exec.rows[0]!)).toContain('b')
+    // MySQL ends a line comment at \n only; the parser also at \r, and then reads a string where MySQL reads code.
+    const cr = await raw.query<Record<string, unknown>>(`select 1 -- x\r, 'abc\n, (select tag from \`${B}\`.orders order by id limit 1) as leak -- '`, [], { schema: A })
+    expect(cr.rows[0]!.leak).toBe('b')
+  })
+
+  const crossing = (b: string) => [
+    `select * from ${b}.orders`,
+    `select * from \`${b}\`.\`orders\``,
+    `select * from \`${b}\` . orders`,
+    `select o.tag from orders o join ${b}.orders x on x.id = o.id`,
+    `select * from orders o, ${b}.orders`,
+    `select * from orders where id in (select id from ${b}.orders)`,
+    `select * from orders where exists (select 1 from ${b}.orders)`,
+    `select (select tag from ${b}.orders limit 1) as t`,
+    `select * from (select * from ${b}.orders) d`,
+    `with x as (select * from ${b}.orders) select * from x`,
+    `select tag from orders union select tag from ${b}.orders`,
+    `select * from orders order by (select max(id) from ${b}.orders)`,
+    `insert into orders (tag) select tag from ${b}.orders`,
+    `update orders o join ${b}.orders x on x.id = o.id set o.tag = x.tag`,
+    `update orders set tag = (select tag from ${b}.orders limit 1)`,
+    `delete from ${b}.orders`,
+    `delete o from orders o join ${b}.orders x on x.id = o.id`,
+    `select ${b}.f(1)`,
+    `select \`${b}\`.\`f\`(1) as v`,
+    `select ${b}.orders.tag from orders`,
+    `create table stolen as select * from ${b}.orders`,
+    `create table stolen like ${b}.orders`,
+    `create table fk (id int, foreign key (id) references ${b}.orders(id))`,
+    `create view v as select * from ${b}.orders`,
+    `rename table orders to ${b}.orders2`,
+    `drop table ${b}.orders`,
+    `truncate table ${b}.orders`,
+    `explain select * from ${b}.orders`,
+  ]
+
+  it('refuses every reference to another tenant\'s database, and B is untouched', async () => {
+    for (const sql of crossing(B)) {
+      const err = await asA(() => sy.read(sql)).catch((e: unknown) => e)
+      expect(err, sql).toBeInstanceOf(TenantIsolationError)
+      expect((err as Error).message, sql).toContain(B)
+    }
+    expect(await bTags()).toEqual(['b', 'b-secret'])
+    // Inside a transaction too.
+    const inTx = await asA(() => sy.transaction((tx) => tx.read(`select * from \`${B}\`.orders`))).catch((e: unknown) => e)
+    expect(inTx).toBeInstanceOf(TenantIsolationError)
+  })
+
+  it('refuses system databases that expose other tenants (processlist, table names)', async () => {
+    for (const sql of ['select * from information_schema.processlist', 'select table_name from information_schema.tables', 'select * from mysql.user', 'select * from performance_schema.threads']) {
+      await expect(asA(() => sy.read(sql)), sql).rejects.toBeInstanceOf(TenantIsolationError)
+    }
+  })
+
+  it.each([
+    ['switching database', (b: string) => `use ${b}`],
+    ['SET session variable', () => "set @@session.sql_mode = ''"],
+    ['SET SESSION', () => "set session sql_mode = ''"],
+    ['SET NAMES', () => 'set names latin1'],
+    ['SET user variable', () => 'set @x = 1'],
+    ['SET TRANSACTION', () => 'set transaction isolation level read uncommitted'],
+    ['assigning a user variable', () => 'select @leak := tag from orders'],
+    ['reading a user variable', () => 'select @leak'],
+    ['SELECT INTO a variable', () => 'select tag into @leak from orders limit 1'],
+    ['two statements', (b: string) => `select tag from orders; select tag from ${b}.orders`],
+    ['two harmless statements', () => 'select 1; select 2'],
+    ['"--" hiding code from the parser', (b: string) => `select 1 --1, (select tag from ${b}.orders limit 1) as leak`],
+    ['line comment ended by a lone CR for the parser only', (b: string) => `select 1 -- x\r, 'abc\n, (select tag from ${b}.orders limit 1) as leak -- '`],
+    ['executable comment', (b: string) => `select 1 /*! , (select tag from ${b}.orders limit 1) */`],
+    ['MariaDB executable comment', (b: string) => `select 1 /*M! , (select tag from ${b}.orders limit 1) */`],
+    ['CALL of another tenant', (b: string) => `call ${b}.p()`],
+    ['CALL (body unreadable)', () => 'call p()'],
+    ['LOAD_FILE', () => "select load_file('/etc/passwd')"],
+    ['INTO OUTFILE', () => "select * from orders into outfile '/tmp/sy-leak'"],
+    ['INTO DUMPFILE', () => "select tag from orders limit 1 into dumpfile '/tmp/sy-leak'"],
+    ['GET_LOCK', () => "select get_lock('x', 0)"],
+    ['LAST_INSERT_ID(expr)', () => 'select last_insert_id(42)'],
+    ['temporary table', () => 'create temporary table t (id int)'],
+    ['transaction control', () => 'start transaction'],
+    ['LOCK TABLES', () => 'lock tables orders write'],
+    ['FEDERATED table', (b: string) => `create table f (id int) engine=federated connection='mysql://root@127.0.0.1/${b}/orders'`],
+    ['DATA DIRECTORY', () => "create table f (id int) data directory='/tmp'"],
+    ['DROP DATABASE', (b: string) => `drop database ${b}`],
+    ['CREATE DATABASE', () => 'create database sy_mg_other'],
+    ['SHOW PROCESSLIST', () => 'show processlist'],
+    ['LOAD DATA', () => "load data infile '/etc/passwd' into table orders"],
+    ['GRANT', () => "grant all on *.* to 'x'@'%'"],
+    ['?? identifier placeholder', () => 'select * from ??'],
+    ['? inside a string literal', () => "select * from orders where tag = '?'"],
+  ])('refuses %s', async (_what, make) => {
+    const sql = make(B)
+    await expect(asA(() => sy.read(sql)), sql).rejects.toBeInstanceOf(TenantIsolationError)
+  })
+
+  it('refuses a statement it cannot parse, fail closed, with a typed "could not be verified" error', async () => {
+    for (const sql of ['garbage blah', `selectt * from ${B}.orders`, 'flush tables', `handler ${B}.orders open`, 'select * from orders where tag regexp ?']) {
+      const err = await asA(() => sy.read(sql, ['x'])).catch((e: unknown) => e)
+      expect(err, sql).toBeInstanceOf(UnverifiableStatementError)
+      expect(err, sql).toBeInstanceOf(TenantIsolationError)
+      expect((err as Error).message).toMatch(/could not be verified/)
+    }
+  })
+
+  it('refuses parameters the driver would expand into SQL text', async () => {
+    await expect(asA(() => sy.read('select * from orders where ?', [{ [`${B}.orders.id`]: 1 }]))).rejects.toBeInstanceOf(UnverifiableStatementError)
+    await expect(asA(() => sy.read('select * from orders where id = ?', [{ toSqlString: () => `(select id from \`${B}\`.orders limit 1)` }]))).rejects.toBeInstanceOf(UnverifiableStatementError)
+    // Plain values, lists and dates pass.
+    const { rows } = await asA(() => sy.read<{ tag: string }>('select tag from orders where id in (?) and tag <> ? order by id', [[1, 2], new Date(0).toISOString()]))
+    expect(rows.map((r) => r.tag)).toEqual(['a', 'a-secret'])
+  })
+
+  it('analyses each statement text once (bounded LRU), for every tenant', async () => {
+    const before = router.cacheSizes.analyses
+    const sql = 'select tag from orders where id = ? /* cache probe */'
+    for (let i = 0; i < 5; i++) {
+      await asA(() => sy.read(sql, [1]))
+      await withRouteContext({ tenant: 'b' }, () => sy.read(sql, [1]))
+    }
+    expect(router.cacheSizes.analyses).toBe(before + 1)
+    // A refusal is cached too, and still refused for every tenant but the named one.
+    const cross = `select tag from \`${B}\`.orders where id = ?`
+    await expect(asA(() => sy.read(cross, [1]))).rejects.toBeInstanceOf(TenantIsolationError)
+    expect((await withRouteContext({ tenant: 'b' }, () => sy.read<{ tag: string }>(cross, [1]))).rows).toEqual([{ tag: 'b' }])
+    await expect(asA(() => sy.read(cross, [1]))).rejects.toBeInstanceOf(TenantIsolationError)
+
+    const small = new SchemaRouter({ cacheSize: 3 })
+    for (let i = 0; i < 10; i++) await small.run(raw, `select ${i} as n`, [], A)
+    expect(small.cacheSizes.analyses).toBe(3)
+  })
+})
+
+describe('MySQL guard analysis (parser only)', () => {
+  beforeAll(() => ensureMysqlParser())
+
+  it('collects databases from functions, sequences and table lists', () => {
+    expect(analyzeMysqlStatement('select x.f(1), nextval(y.s) from z.t').databases.slice().sort()).toEqual(['x', 'y', 'z'])
+    expect(analyzeMysqlStatement('select * from orders').databases).toEqual([])
+    expect(analyzeMysqlStatement('select `x`.o.id, y.o.id from orders').databases.slice().sort()).toEqual(['x', 'y'])
+    expect(analyzeMysqlStatement('insert into orders (tag) values (?) returning id').refusal).toBeUndefined() // MariaDB grammar
+  })
+
+  it('scans text the way MySQL lexes it', () => {
+    expect(scanMysqlText("select 'it''s', \"a\\\"b\", `we``ird` from t -- fine\n# also fine\n/* and this */")).toBeUndefined()
+    expect(scanMysqlText("select 'a\\' /*! hidden */ '")).toBeUndefined() // all one string literal
+    expect(scanMysqlText("select 'unterminated")).toMatch(/unterminated/)
+    expect(scanMysqlText('select 1--1')).toMatch(/--/)
+    expect(scanMysqlText('select 1 /* ? */')).toMatch(/comment/)
+    expect(scanMysqlText('select 1 -- windows line end\r\n from t')).toBeUndefined()
+    expect(scanMysqlText("select 1 -- x\r, 'a\n, 2 -- '")).toMatch(/carriage return/)
+  })
+})
