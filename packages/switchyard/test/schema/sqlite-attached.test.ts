@@ -5,6 +5,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createSwitchyard, TenantIsolationError, withRouteContext, type Switchyard } from '../../src/index.js'
 import { sqlite } from '../../src/engines/sqlite/index.js'
 
+/** Creates each tenant's attached file with an `orders` table holding one row tagged with its key. */
+async function provisionTenantFiles(sy: Switchyard, keys: readonly string[], orders: string): Promise<void> {
+  for (const t of keys) {
+    const lease = await sy.pools.acquire('default')
+    try {
+      await lease.pool.createSchema(`tenant_${t}`)
+    } finally {
+      lease.release()
+    }
+    await withRouteContext({ tenant: t }, async () => {
+      await sy.write(orders)
+      await sy.write('insert into orders (tag) values (?)', [t])
+    })
+  }
+}
+
 // SQLite: each tenant's schema is an attached database file, reached only by qualified names.
 describe('schema routing on SQLite attached files', () => {
   let dir: string
@@ -19,18 +35,7 @@ describe('schema routing on SQLite attached files', () => {
     sy = open()
     await sy.write(`create table orders (id integer primary key, tag text not null unique)`)
     await sy.write(`insert into orders (tag) values ('main')`)
-    for (const t of ['a', 'b']) {
-      const lease = await sy.pools.acquire('default')
-      try {
-        await lease.pool.createSchema(`tenant_${t}`)
-      } finally {
-        lease.release()
-      }
-      await withRouteContext({ tenant: t }, async () => {
-        await sy.write('create table orders (id integer primary key, tag text not null unique)')
-        await sy.write('insert into orders (tag) values (?)', [t])
-      })
-    }
+    await provisionTenantFiles(sy, ['a', 'b'], 'create table orders (id integer primary key, tag text not null unique)')
   })
   afterAll(async () => {
     await sy?.close()
@@ -135,18 +140,7 @@ describe('SQLite: unscoped statements never resolve into a tenant file', () => {
     sy = createSwitchyard({ databases: { default: sqlite({ filename: file }) }, routers })
     await sy.write('create table jobs (id integer primary key, name text not null)')
     await sy.write(`insert into jobs (name) values ('nightly')`)
-    for (const t of ['a', 'b']) {
-      const lease = await sy.pools.acquire('default')
-      try {
-        await lease.pool.createSchema(`tenant_${t}`)
-      } finally {
-        lease.release()
-      }
-      await withRouteContext({ tenant: t }, async () => {
-        await sy.write('create table orders (id integer primary key, tag text not null)')
-        await sy.write('insert into orders (tag) values (?)', [t])
-      })
-    }
+    await provisionTenantFiles(sy, ['a', 'b'], 'create table orders (id integer primary key, tag text not null)')
   })
   afterAll(async () => {
     await sy?.close()
