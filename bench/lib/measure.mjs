@@ -25,26 +25,38 @@ export function percentile(sorted, p) {
 }
 
 /**
- * Interleaves variants round by round (A, B, C, A, B, C, ...) so drift on the machine hits
- * every variant alike, then summarises each.
+ * Interleaves variants round by round so drift on the machine hits every variant alike, then
+ * summarises each. Each round starts one variant later (A B C, B C A, C A B, ...): no variant
+ * always runs right after the same neighbour, whose leftovers (a busier server, garbage to
+ * collect) would otherwise land on it every time. `perRound` keeps each round's throughput,
+ * for ratios taken round by round.
  */
 export async function interleave(variants, { clients, seconds, rounds, nextArg, warmupMs = 1000 }) {
   for (const v of variants) await runRound(v.op, { clients, ms: warmupMs, nextArg })
-  const acc = new Map(variants.map((v) => [v.name, { latencies: [], ms: 0 }]))
+  const acc = new Map(variants.map((v) => [v.name, { latencies: [], ms: 0, perRound: [] }]))
   const roundMs = (seconds * 1000) / rounds
   for (let r = 0; r < rounds; r++) {
-    for (const v of variants) {
+    for (let k = 0; k < variants.length; k++) {
+      const v = variants[(r + k) % variants.length]
       const res = await runRound(v.op, { clients, ms: roundMs, nextArg })
       const a = acc.get(v.name)
       for (const l of res.latencies) a.latencies.push(l)
       a.ms += res.ms
+      a.perRound[r] = res.latencies.length / (res.ms / 1000)
     }
   }
   return variants.map((v) => {
     const a = acc.get(v.name)
     const sorted = Float64Array.from(a.latencies).sort()
-    return { name: v.name, ops: sorted.length, throughput: sorted.length / (a.ms / 1000), p50: percentile(sorted, 50), p99: percentile(sorted, 99) }
+    return { name: v.name, ops: sorted.length, throughput: sorted.length / (a.ms / 1000), p50: percentile(sorted, 50), p99: percentile(sorted, 99), perRound: a.perRound }
   })
+}
+
+/** The median over rounds of `x`'s throughput divided by `base`'s in the same round. */
+export function medianRoundRatio(x, base) {
+  const ratios = x.perRound.map((t, r) => t / base.perRound[r]).sort((p, q) => p - q)
+  const mid = ratios.length >> 1
+  return ratios.length % 2 ? ratios[mid] : (ratios[mid - 1] + ratios[mid]) / 2
 }
 
 /** Prints a table and each variant's ratios against the first (the baseline). */

@@ -2,7 +2,7 @@ import cookie from '@fastify/cookie'
 import swagger from '@fastify/swagger'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { join } from 'node:path'
-import { authenticate, authorize } from './auth/authenticate.js'
+import { authenticate, authorize, type Authentication } from './auth/authenticate.js'
 import { createMemoryCache, createRedisCache, type ResultCache } from './cache/result-cache.js'
 import type { ServerContext } from './context.js'
 import { DatabasePools } from './databases/pools.js'
@@ -119,22 +119,40 @@ export async function buildApp(options: ServerOptions = {}): Promise<SwitchyardS
 
   // Who is asking, and whether they may ask, before the body is even parsed: an anonymous
   // caller never learns an admin route's schema from a validation error.
-  app.addHook('onRequest', async (req) => {
-    const auth = await authenticate(ctx, req)
-    req.principal = auth.principal
-    authorize({ access: req.routeOptions.config.access, notFound: req.is404 }, auth)
+  // Callback-style hooks: on a cached session the whole path to the handler takes no promise.
+  app.addHook('onRequest', (req, _reply, done) => {
+    const admit = (auth: Authentication): void => {
+      req.principal = auth.principal
+      authorize({ access: req.routeOptions.config.access, notFound: req.is404 }, auth)
+    }
+    let auth: Authentication | Promise<Authentication>
+    try {
+      auth = authenticate(ctx, req)
+      if (!(auth instanceof Promise)) {
+        admit(auth)
+        return done()
+      }
+    } catch (err) {
+      return done(err as Error)
+    }
+    auth.then(admit).then(() => done(), done)
   })
   // A NUL character can be stored neither as text nor in jsonb: refuse it here, naming the field,
   // rather than let the store fail without saying which value it was. Runs exempt: their
   // parameters go to the user's database (MySQL keeps NUL), never into the store.
-  app.addHook('preValidation', async (req) => {
-    if (req.method === 'POST' && READ_ONLY_POSTS.test(req.url)) return
-    refuseNul({ body: req.body, query: req.query })
+  app.addHook('preValidation', (req, _reply, done) => {
+    if (req.method === 'POST' && READ_ONLY_POSTS.test(req.url)) return done()
+    try {
+      refuseNul({ body: req.body, query: req.query })
+    } catch (err) {
+      return done(err as Error)
+    }
+    done()
   })
   // Any write may change what the hot path caches (a session, a card, a destination): drop it all.
-  app.addHook('onSend', async (req, _reply, payload) => {
+  app.addHook('onSend', (req, _reply, payload, done) => {
     if (req.method !== 'GET' && !READ_ONLY_POSTS.test(req.url)) ctx.metadata.clear()
-    return payload
+    done(null, payload)
   })
   // The one place errors become HTTP responses.
   app.setErrorHandler((err, req, reply) => {

@@ -53,6 +53,28 @@ describe('questions: save, read, update, delete, run ad hoc', () => {
     expect(res.json().error).toMatch(/no_such_table/)
   })
 
+  it('keeps every column of a result whose columns share a name, in order', async () => {
+    const res = await s.request('POST', '/api/dataset', {
+      apiKey: s.apiKey,
+      payload: { database: dbId, type: 'native', native: { query: 'select a.id, a.body, b.id, b.body from notes a join notes b on b.id = a.id + 1' } },
+    })
+    expect(res.json()).toMatchObject({ status: 'completed', row_count: 1 })
+    expect(res.json().data.cols.map((c: { name: string }) => c.name)).toEqual(['id', 'body', 'id', 'body'])
+    expect(res.json().data.rows).toEqual([[1, 'one', 2, 'two']])
+  })
+
+  it('records a run with the time it started, not the time its batch was written', async () => {
+    const res = await s.request('POST', '/api/dataset', { apiKey: s.apiKey, payload: { database: dbId, type: 'native', native: { query: `select 'started-at probe'` } } })
+    const startedAt = res.json<{ started_at: string }>().started_at
+    // Records are written in batches a little later; wait past the batch interval.
+    await new Promise((r) => setTimeout(r, 250))
+    await s.app.switchyard.executions.flush()
+    const { rows } = await s.app.switchyard.store.query<{ started_at: Date }>(
+      `select started_at from query_executions where context = 'ad-hoc' order by id desc limit 1`,
+    )
+    expect(rows[0]!.started_at.toISOString()).toBe(startedAt)
+  })
+
   it('refuses an embedded data directory outside the server data directory', async () => {
     const res = await s.request('POST', '/api/database', { apiKey: s.apiKey, payload: { engine: 'pglite', name: 'evil', details: { 'data-dir': '../../etc' } } })
     expect(res.statusCode).toBe(400)

@@ -40,5 +40,13 @@ export function publicUser(u: UserRow): Record<string, unknown> {
 }
 
 export function principalOf(u: UserRow): Principal {
-  return { kind: 'user', userId: u.id, isAdmin: u.is_superuser, email: u.email, attributes: Object.freeze({ ...(u.login_attributes ?? {}) }) }
+  let p = principals.get(u)
+  if (p === undefined) {
+    p = Object.freeze({ kind: 'user', userId: u.id, isAdmin: u.is_superuser, email: u.email, attributes: Object.freeze({ ...(u.login_attributes ?? {}) }) })
+    principals.set(u, p)
+  }
+  return p
 }
+
+/** The metadata cache hands out the same row object for its TTL; a changed user is a new row. */
+const principals = new WeakMap<UserRow, Principal>()

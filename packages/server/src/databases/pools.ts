@@ -12,6 +12,9 @@ export interface DatabaseRow {
   updated_at: Date
 }
 
+/** Per row object: the hot path reuses rows from the metadata cache, and a changed database is a new row. */
+const fingerprints = new WeakMap<DatabaseRow, string>()
+
 /** One pool per database id, opened on first use and closed when the database changes or goes. */
 export class DatabasePools {
   readonly #pools = new Map<number, { pool: EnginePool; fingerprint: string }>()
@@ -19,7 +22,11 @@ export class DatabasePools {
   constructor(private readonly policy: ConnectionPolicy) {}
 
   get(db: DatabaseRow): EnginePool {
-    const fingerprint = JSON.stringify([db.engine, db.details])
+    let fingerprint = fingerprints.get(db)
+    if (fingerprint === undefined) {
+      fingerprint = JSON.stringify([db.engine, db.details])
+      fingerprints.set(db, fingerprint)
+    }
     const open = this.#pools.get(db.id)
     if (open && open.fingerprint === fingerprint) return open.pool
     // Built before the old pool is closed: details that cannot build a pool must not leave a

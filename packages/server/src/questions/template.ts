@@ -71,6 +71,31 @@ const MAX_PLACEHOLDERS = 65_535
 type Piece = { kind: 'text'; text: string } | { kind: 'tag'; name: string }
 type Node = Piece | { kind: 'optional'; pieces: Piece[] }
 
+interface ParsedTemplate {
+  readonly nodes: readonly Node[]
+  readonly used: ReadonlySet<string>
+}
+
+// A saved question runs the same text every time: parse it once. Bounded, oldest out first;
+// only templates that parse are kept, so a bad one fails the same way every time.
+const parsedTemplates = new Map<string, ParsedTemplate>()
+const MAX_PARSED_TEMPLATES = 1000
+
+function parsedTemplate(query: string): ParsedTemplate {
+  let parsed = parsedTemplates.get(query)
+  if (parsed) return parsed
+  const nodes = parse(query)
+  const used = new Set<string>()
+  for (const node of nodes) {
+    if (node.kind === 'tag') used.add(node.name)
+    else if (node.kind === 'optional') for (const p of node.pieces) if (p.kind === 'tag') used.add(p.name)
+  }
+  parsed = { nodes, used }
+  if (parsedTemplates.size >= MAX_PARSED_TEMPLATES) parsedTemplates.delete(parsedTemplates.keys().next().value!)
+  parsedTemplates.set(query, parsed)
+  return parsed
+}
+
 function fail(message: string, tag?: string, cause?: unknown): never {
   throw new QuestionParameterError(message, { ...(tag !== undefined ? { tag } : {}), cause })
 }
@@ -271,13 +296,7 @@ export function compileNativeQuery(
   parameters: readonly CardParameter[],
   placeholders: 'numbered' | 'question',
 ): { sql: string; params: unknown[] } {
-  const nodes = parse(query)
-
-  const used = new Set<string>()
-  for (const node of nodes) {
-    if (node.kind === 'tag') used.add(node.name)
-    else if (node.kind === 'optional') for (const p of node.pieces) if (p.kind === 'tag') used.add(p.name)
-  }
+  const { nodes, used } = parsedTemplate(query)
   // Object.hasOwn: a tag called "constructor" or "__proto__" must not find Object.prototype.
   const defOf = (name: string): TemplateTag | undefined => (Object.hasOwn(templateTags, name) ? templateTags[name] : undefined)
   for (const name of used) {

@@ -1,6 +1,8 @@
 import type { StoreDb } from './store.js'
 
 export interface ExecutionRecord {
+  /** When the run started, ISO 8601: a batch is written later, so the row's default (now()) would be the flush time. */
+  startedAt: string
   userId: number | null
   apiKeyId: number | null
   cardId: number | null
@@ -45,21 +47,14 @@ export class ExecutionLog {
     if (batch.length === 0) return this.#flushing
     this.#flushing = this.#flushing.then(() =>
       this.store
+        // One JSON document, not ten arrays: JSON.stringify is native, while the driver escapes
+        // array elements one by one in JavaScript on the server's event loop.
         .query(
-          `insert into query_executions (user_id, api_key_id, card_id, router_database_id, database_id, running_time, row_count, cache_hit, error, context)
-           select * from unnest($1::int[], $2::int[], $3::int[], $4::int[], $5::int[], $6::int[], $7::int[], $8::bool[], $9::text[], $10::text[])`,
-          [
-            batch.map((r) => r.userId),
-            batch.map((r) => r.apiKeyId),
-            batch.map((r) => r.cardId),
-            batch.map((r) => r.routerDatabaseId),
-            batch.map((r) => r.databaseId),
-            batch.map((r) => r.runningTime),
-            batch.map((r) => r.rowCount),
-            batch.map((r) => r.cacheHit),
-            batch.map((r) => r.error),
-            batch.map((r) => r.context),
-          ],
+          `insert into query_executions (started_at, user_id, api_key_id, card_id, router_database_id, database_id, running_time, row_count, cache_hit, error, context)
+           select "startedAt", "userId", "apiKeyId", "cardId", "routerDatabaseId", "databaseId", "runningTime", "rowCount", "cacheHit", error, context
+             from json_to_recordset($1::json) as r("startedAt" timestamptz, "userId" int, "apiKeyId" int, "cardId" int, "routerDatabaseId" int,
+                  "databaseId" int, "runningTime" int, "rowCount" int, "cacheHit" boolean, error text, context text)`,
+          [JSON.stringify(batch)],
         )
         .then(() => undefined, this.onError),
     )

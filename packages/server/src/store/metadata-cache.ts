@@ -12,6 +12,12 @@ export class MetadataCache {
     private readonly maxEntries = 10_000,
   ) {}
 
+  /** The cached value if it is still fresh; never loads. Lets the hot path stay synchronous on a hit. */
+  peek<T>(key: string): T | undefined {
+    const hit = this.#entries.get(key)
+    return hit && hit.expires > Date.now() ? (hit.value as T) : undefined
+  }
+
   async get<T>(key: string, load: () => Promise<T>): Promise<T> {
     const hit = this.#entries.get(key)
     const now = Date.now()

@@ -65,7 +65,30 @@ export interface QueryOptions {
   readonly searchPath?: readonly string[]
   /** Cancels the statement; the connection is cleaned before it goes back to the pool. */
   readonly signal?: AbortSignal
+  /**
+   * The shape of each row. `'object'` (the default): an object keyed by column name, so a
+   * later column with the same name as an earlier one overwrites it. `'array'`: an array of
+   * values in {@link QueryResult.fields} order, one per column, so duplicate names
+   * (`select 1 as a, 2 as a`, `select * from x join y` where both have `id`) are all kept;
+   * `fields` lists every column, duplicates included. Pass `R = unknown[]` (or a tuple type)
+   * to type the rows. Combines with `schema`, `searchPath` and `signal`, and works on a
+   * transaction's `query` too.
+   *
+   * @example
+   * ```ts
+   * import { sqlite } from 'switchyard/sqlite'
+   *
+   * const pool = sqlite({ filename: ':memory:' }).createPool()
+   * const { rows, fields } = await pool.query<[number, number]>('select 1 as a, 2 as a', [], { rowMode: 'array' })
+   * console.log(rows, fields.map((f) => f.name)) // [[1, 2]] ['a', 'a']
+   * await pool.close()
+   * ```
+   */
+  readonly rowMode?: RowMode
 }
+
+/** How a statement's rows are shaped: objects keyed by column name, or arrays in column order. See {@link QueryOptions.rowMode}. */
+export type RowMode = 'object' | 'array'
 
 /** Something statements run on: a pool, or one connection inside a transaction. */
 export interface Queryable {

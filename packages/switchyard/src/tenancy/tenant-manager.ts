@@ -440,9 +440,10 @@ export class TenantManager {
       schema,
       capabilities: pool.capabilities,
       quoteIdentifier: (name: string) => pool.quoteIdentifier(name),
-      // The transaction is scoped to the tenant; a per-statement schema override is ignored so a migration cannot step out of it.
+      // The transaction is scoped to the tenant; a per-statement schema override is ignored so a migration cannot step out of it
+      // (its signal and row shape still apply).
       query: <R = Row>(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<R>> =>
-        tx.query<R>(sql, params ?? [], options?.signal ? { signal: options.signal } : undefined),
+        tx.query<R>(sql, params ?? [], options ? { signal: options.signal, rowMode: options.rowMode } : undefined),
     }
   }
 }

@@ -181,6 +181,93 @@ for (const engine of engines) {
       expect((await pool.introspect()).some((t) => t.name === table)).toBe(true)
     })
 
+    it("rowMode 'array' keeps every column of duplicate names: rows in field order, every field listed", async () => {
+      const res = await pool.query<unknown[]>('select 1 as a, 2 as a', [], { rowMode: 'array' })
+      expect(res.rows).toEqual([[1, 2]])
+      expect(res.rowCount).toBe(1)
+      expect(res.fields.map((f) => f.name)).toEqual(['a', 'a'])
+      // A statement that returns no rows still reports what it affected.
+      const ins = await pool.query(`insert into items (id, name) values (${p(1)}, ${p(2)})`, [80, 'array-insert'], { rowMode: 'array' })
+      expect(ins).toMatchObject({ rows: [], rowCount: 1 })
+      const none = await pool.query<unknown[]>(`select id, id from items where id = ${p(1)}`, [999], { rowMode: 'array' })
+      expect(none).toMatchObject({ rows: [], rowCount: 0 })
+      expect(none.fields.map((f) => f.name)).toEqual(['id', 'id'])
+    })
+
+    it("the default row mode is unchanged: objects keyed by name, also right after the same statement ran as 'array'", async () => {
+      const sql = `select id, name from items where id = ${p(1)}`
+      await pool.query(`insert into items (id, name) values (${p(1)}, ${p(2)})`, [81, 'default-mode'])
+      expect((await pool.query<unknown[]>(sql, [81], { rowMode: 'array' })).rows).toEqual([[81, 'default-mode']])
+      // Nothing sticks to a pooled connection or a cached statement.
+      for (const options of [undefined, {}, { rowMode: 'object' as const }]) {
+        const res = await pool.query<{ id: number; name: string }>(sql, [81], options)
+        expect(res.rows).toEqual([{ id: 81, name: 'default-mode' }])
+        expect(res.rowCount).toBe(1)
+      }
+      const dup = await pool.query<Record<string, unknown>>('select 1 as a, 2 as a')
+      expect(dup.rows).toHaveLength(1)
+      expect(Array.isArray(dup.rows[0])).toBe(false)
+      expect(Object.keys(dup.rows[0] ?? {})).toEqual(['a'])
+    })
+
+    it("rowMode 'array' inside a transaction and a savepoint", async () => {
+      const out = await pool.transaction(async (tx) => {
+        await tx.query(`insert into items (id, name) values (${p(1)}, ${p(2)})`, [82, 'in-tx'], { rowMode: 'array' })
+        const outer = await tx.query<unknown[]>(`select id, name, id, name from items where id = ${p(1)}`, [82], { rowMode: 'array' })
+        const inner = await tx.transaction((sp) => sp.query<unknown[]>('select 1 as a, 2 as a', [], { rowMode: 'array' }))
+        const plain = await tx.query<{ a: number }>('select 1 as a, 2 as a')
+        return { outer, inner, plain }
+      })
+      expect(out.outer.rows).toEqual([[82, 'in-tx', 82, 'in-tx']])
+      expect(out.outer.fields.map((f) => f.name)).toEqual(['id', 'name', 'id', 'name'])
+      expect(out.inner.rows).toEqual([[1, 2]])
+      expect(out.inner.fields.map((f) => f.name)).toEqual(['a', 'a'])
+      expect(Array.isArray(out.plain.rows[0])).toBe(false)
+    })
+
+    it("rowMode 'array' with parameters: a join where both sides have id and name keeps both", async () => {
+      await pool.query(`insert into items (id, name) values (${p(1)}, ${p(2)}), (${p(3)}, ${p(4)})`, [83, 'left', 84, 'right'])
+      const res = await pool.query<[number, string, number, string]>(
+        `select l.id, l.name, r.id, r.name from items l join items r on r.id = l.id + 1 where l.id = ${p(1)}`,
+        [83],
+        { rowMode: 'array' },
+      )
+      expect(res.rows).toEqual([[83, 'left', 84, 'right']])
+      expect(res.rowCount).toBe(1)
+      expect(res.fields.map((f) => f.name)).toEqual(['id', 'name', 'id', 'name'])
+    })
+
+    it("rowMode 'array' combines with a signal, a schema-scoped transaction, and a per-statement schema or search path", async () => {
+      const signal = new AbortController().signal
+      const signalled = await pool.query<unknown[]>('select 1 as a, 2 as a', [], { rowMode: 'array', signal })
+      expect(signalled.rows).toEqual([[1, 2]])
+      expect(signalled.fields.map((f) => f.name)).toEqual(['a', 'a'])
+      const inTx = await pool.transaction((tx) => tx.query<unknown[]>('select 1 as a, 2 as a', [], { rowMode: 'array', signal }))
+      expect(inTx.rows).toEqual([[1, 2]])
+      const name = randomName('sy_rowmode')
+      await pool.createSchema(name)
+      try {
+        await pool.query(`create table ${pool.quoteIdentifier(name)}.items (id integer, tag varchar(20))`)
+        await pool.query(`insert into ${pool.quoteIdentifier(name)}.items values (1, 'scoped')`)
+        const sql = `select id, tag, tag from items where id = ${p(1)}`
+        const scopedTx = await pool.transaction((tx) => tx.query<unknown[]>(sql, [1], { rowMode: 'array' }), { schema: name })
+        expect(scopedTx.rows).toEqual([[1, 'scoped', 'scoped']])
+        expect(scopedTx.fields.map((f) => f.name)).toEqual(['id', 'tag', 'tag'])
+        if (pool.capabilities.schemaScoping === 'attached') return // SQLite cannot scope one statement (see above)
+        const scoped = await pool.query<unknown[]>(sql, [1], { schema: name, rowMode: 'array', signal })
+        expect(scoped.rows).toEqual([[1, 'scoped', 'scoped']])
+        expect(scoped.fields.map((f) => f.name)).toEqual(['id', 'tag', 'tag'])
+        if (pool.capabilities.schemaScoping === 'search-path') {
+          const pathed = await pool.query<unknown[]>(sql, [1], { searchPath: [name, 'public'], rowMode: 'array' })
+          expect(pathed.rows).toEqual([[1, 'scoped', 'scoped']])
+        }
+        // And the default shape with the same options is still objects.
+        expect((await pool.query(sql, [1], { schema: name })).rows).toEqual([{ id: 1, tag: 'scoped' }])
+      } finally {
+        await pool.dropSchema(name, { cascade: true })
+      }
+    })
+
     it(`an abort signal ${engine.slowStatement ? 'cancels a long statement on the server' : 'is honoured before the statement starts'} and the pool keeps working`, async () => {
       expect(pool.capabilities.cancellation ?? false).toBe(engine.slowStatement !== undefined)
       if (pool.capabilities.cancellation && engine.slowStatement) {

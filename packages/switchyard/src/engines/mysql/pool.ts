@@ -9,6 +9,7 @@ import type {
   QueryOptions,
   QueryResult,
   Row,
+  RowMode,
   TableInfo,
   TransactionOptions,
 } from '../types.js'
@@ -73,8 +74,8 @@ export class MysqlPool implements EnginePool {
     // Before taking a connection: a cancelled caller must not wait in the pool's queue.
     throwIfAborted(options?.signal)
     return this.#withConnection(async (conn) => {
-      if (options?.schema === undefined) return this.#run<R>(conn, sql, params, options?.signal)
-      return this.#inDatabase(conn, options.schema, () => this.#run<R>(conn, sql, params, options.signal))
+      if (options?.schema === undefined) return this.#run<R>(conn, sql, params, options?.signal, options?.rowMode)
+      return this.#inDatabase(conn, options.schema, () => this.#run<R>(conn, sql, params, options.signal, options.rowMode))
     })
   }
 
@@ -83,7 +84,7 @@ export class MysqlPool implements EnginePool {
       const body = async () => {
         await this.#run(conn, options?.readOnly ? 'START TRANSACTION READ ONLY' : 'START TRANSACTION', [])
         try {
-          const result = await fn(new SavepointTransaction((sql, params, o) => this.#run(conn, sql, params, o?.signal)))
+          const result = await fn(new SavepointTransaction((sql, params, o) => this.#run(conn, sql, params, o?.signal, o?.rowMode)))
           await this.#run(conn, 'COMMIT', [])
           return result
         } catch (err) {
@@ -187,7 +188,7 @@ export class MysqlPool implements EnginePool {
    * one run on this thread — another caller's), and the statement does not settle until the
    * kill has landed and the connection is known clean, so no late kill can hit a later statement.
    */
-  async #run<R>(conn: PoolConnection, sql: string, params: readonly unknown[], signal?: AbortSignal): Promise<QueryResult<R>> {
+  async #run<R>(conn: PoolConnection, sql: string, params: readonly unknown[], signal?: AbortSignal, rowMode?: RowMode): Promise<QueryResult<R>> {
     throwIfAborted(signal)
     let killing: Promise<boolean> | undefined
     const onAbort = () => {
@@ -196,7 +197,8 @@ export class MysqlPool implements EnginePool {
     signal?.addEventListener('abort', onAbort, { once: true })
     let outcome: { ok: true; value: QueryResult<R> } | { ok: false; error: unknown }
     try {
-      const [rows, fields] = await conn.query(sql, params as unknown[])
+      // mysql2's own option for array rows (in field order, duplicate names kept); the default call is unchanged.
+      const [rows, fields] = rowMode === 'array' ? await conn.query({ sql, rowsAsArray: true }, params as unknown[]) : await conn.query(sql, params as unknown[])
       outcome = { ok: true, value: toResult<R>(rows, fields) }
     } catch (err) {
       outcome = { ok: false, error: err }

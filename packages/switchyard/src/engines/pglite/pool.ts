@@ -8,6 +8,7 @@ import type {
   QueryOptions,
   QueryResult,
   Row,
+  RowMode,
   TableInfo,
   TransactionOptions,
 } from '../types.js'
@@ -30,7 +31,7 @@ export const PGLITE_CAPABILITIES: EngineCapabilities = Object.freeze({
 
 type Runner = Pick<PGlite, 'query'> | Transaction
 
-function toResult<R>(res: Results<Row>): QueryResult<R> {
+function toResult<R>(res: Results<unknown>): QueryResult<R> {
   return {
     rows: res.rows as R[],
     rowCount: res.fields.length > 0 ? res.rows.length : (res.affectedRows ?? 0),
@@ -59,18 +60,18 @@ export class PglitePool implements EnginePool {
 
   query<R = Row>(sql: string, params: readonly unknown[] = [], options?: QueryOptions): Promise<QueryResult<R>> {
     if (options?.schema !== undefined || options?.searchPath !== undefined) {
-      const signal = options.signal
+      const { signal, rowMode } = options
       // The signal goes through: one that has already fired stops the statement before BEGIN (or, firing while
       // the transaction waits for the connection, before the statement, rolling the transaction back).
       return (async () => {
         throwIfAborted(signal)
-        return this.transaction((tx) => tx.query<R>(sql, params, signal ? { signal } : undefined), { schema: options.schema, searchPath: options.searchPath })
+        return this.transaction((tx) => tx.query<R>(sql, params, { signal, rowMode }), { schema: options.schema, searchPath: options.searchPath })
       })()
     }
     return this.#track(async (db) => {
       // One in-process connection cannot be interrupted mid-statement; a signal counts only before it starts.
       throwIfAborted(options?.signal)
-      return run<R>(db, sql, params)
+      return run<R>(db, sql, params, options?.rowMode)
     })
   }
 
@@ -89,7 +90,7 @@ export class PglitePool implements EnginePool {
             return await fn(
               new SavepointTransaction(async (sql, params, o) => {
                 throwIfAborted(o?.signal)
-                return run(raw, sql, params)
+                return run(raw, sql, params, o?.rowMode)
               }),
             )
           } catch (err) {
@@ -165,9 +166,10 @@ export class PglitePool implements EnginePool {
   }
 }
 
-async function run<R>(db: Runner, sql: string, params: readonly unknown[]): Promise<QueryResult<R>> {
+async function run<R>(db: Runner, sql: string, params: readonly unknown[], rowMode?: RowMode): Promise<QueryResult<R>> {
   try {
-    return toResult<R>(await db.query<Row>(sql, params as unknown[]))
+    // PGlite's own option: array rows in field order, so duplicate column names are all kept.
+    return toResult<R>(await db.query<unknown>(sql, params as unknown[], rowMode === 'array' ? { rowMode: 'array' } : undefined))
   } catch (err) {
     throw toQueryError(err)
   }

@@ -9,6 +9,7 @@ import type {
   QueryOptions,
   QueryResult,
   Row,
+  RowMode,
   TableInfo,
   TransactionOptions,
 } from '../types.js'
@@ -32,7 +33,13 @@ export const POSTGRES_CAPABILITIES: EngineCapabilities = Object.freeze({
 /** What pg-pool says when a caller waited in its queue for the whole connect timeout. */
 const QUEUE_TIMEOUT = 'timeout exceeded when trying to connect'
 
-type PgResult = pg.QueryResult<Row>
+/** What pg answers with, rows as objects (the default) or as arrays (`rowMode: 'array'`). */
+type PgResult = pg.QueryResultBase & { readonly rows: unknown[] }
+
+/** The query-config form pg needs for array rows; the default path keeps passing text and values as they are. */
+function arrayQuery(sql: string, params: readonly unknown[]): pg.QueryArrayConfig {
+  return { text: sql, values: params as unknown[], rowMode: 'array' }
+}
 
 /** Field descriptions are built only when asked for: most callers never read them. */
 class PgQueryResult<R> implements QueryResult<R> {
@@ -81,18 +88,24 @@ export class PostgresPool implements EnginePool {
 
   query<R = Row>(sql: string, params: readonly unknown[] = [], options?: QueryOptions): Promise<QueryResult<R>> {
     if (options?.schema !== undefined || options?.searchPath !== undefined) {
-      return this.transaction((tx) => tx.query<R>(sql, params, { signal: options.signal }), { schema: options.schema, searchPath: options.searchPath })
+      return this.transaction((tx) => tx.query<R>(sql, params, { signal: options.signal, rowMode: options.rowMode }), {
+        schema: options.schema,
+        searchPath: options.searchPath,
+      })
     }
-    if (options?.signal) return this.#queryCancellable<R>(sql, params, options.signal)
+    if (options?.signal) return this.#queryCancellable<R>(sql, params, options.signal, options.rowMode)
     if (this.#closing) return Promise.reject(this.#closedError())
     // The hot path, kept free of extra async frames: pg.Pool.query checks out, runs and
     // releases (destroying a broken client) by itself. Its callback form creates no promise
     // of its own, so a statement costs one promise here rather than pg's plus a then().
     return new Promise<QueryResult<R>>((resolve, reject) => {
-      this.#pool.query<Row>(sql, params as unknown[], (err: Error | undefined, res: PgResult) => {
+      const done = (err: Error | undefined, res: PgResult) => {
         if (err) reject(isConnectionFailure(err) ? this.#connectionError(err) : toQueryError(err))
         else resolve(toResult<R>(res))
-      })
+      }
+      // Array rows need pg's query-config form; the default keeps the plain (text, values) call.
+      if (options?.rowMode === 'array') this.#pool.query(arrayQuery(sql, params), done)
+      else this.#pool.query<Row>(sql, params as unknown[], done)
     })
   }
 
@@ -113,12 +126,12 @@ export class PostgresPool implements EnginePool {
     return new PoolClosedError(`PostgreSQL pool for ${this.#target}`)
   }
 
-  async #queryCancellable<R>(sql: string, params: readonly unknown[], signal: AbortSignal): Promise<QueryResult<R>> {
+  async #queryCancellable<R>(sql: string, params: readonly unknown[], signal: AbortSignal, rowMode: RowMode | undefined): Promise<QueryResult<R>> {
     throwIfAborted(signal)
     const client = await this.#connect()
     let broken: Error | undefined
     try {
-      return await this.#run<R>(client, sql, params, signal)
+      return await this.#run<R>(client, sql, params, signal, rowMode)
     } catch (err) {
       if (isConnectionFailure((err as { cause?: unknown }).cause)) broken = err as Error
       throw err
@@ -138,7 +151,7 @@ export class PostgresPool implements EnginePool {
       // BEGIN and set_config go as one simple-protocol message (one round trip, not two); inlining the
       // path is safe because validated names are plain identifiers, with no quote to escape.
       await this.#run(client, searchPath === undefined ? begin : `${begin}; select set_config('search_path', '${localSearchPath(searchPath)}', true)`, [])
-      const tx = new SavepointTransaction((sql, params, o) => this.#run(client, sql, params, o?.signal))
+      const tx = new SavepointTransaction((sql, params, o) => this.#run(client, sql, params, o?.signal, o?.rowMode))
       const result = await fn(tx)
       await this.#run(client, 'COMMIT', [])
       return result
@@ -261,7 +274,7 @@ export class PostgresPool implements EnginePool {
     }
   }
 
-  async #run<R>(client: pg.PoolClient, sql: string, params: readonly unknown[], signal?: AbortSignal): Promise<QueryResult<R>> {
+  async #run<R>(client: pg.PoolClient, sql: string, params: readonly unknown[], signal?: AbortSignal, rowMode?: RowMode): Promise<QueryResult<R>> {
     throwIfAborted(signal)
     const onAbort = () => {
       // Cancel on the server from a separate connection (not a pool slot, which may all be
@@ -271,7 +284,8 @@ export class PostgresPool implements EnginePool {
     }
     signal?.addEventListener('abort', onAbort, { once: true })
     try {
-      return toResult<R>(await client.query<Row>(sql, params as unknown[]))
+      const res: PgResult = rowMode === 'array' ? await client.query(arrayQuery(sql, params)) : await client.query<Row>(sql, params as unknown[])
+      return toResult<R>(res)
     } catch (err) {
       const failure: QueryError = toQueryError(err)
       // 57014 query_canceled: ours, since the signal fired (a server-side statement_timeout is not).

@@ -11,6 +11,7 @@ import type {
   QueryOptions,
   QueryResult,
   Row,
+  RowMode,
   TableInfo,
   TransactionOptions,
 } from '../types.js'
@@ -69,7 +70,13 @@ function bindable(value: unknown): unknown {
   return value
 }
 
-function execute<R>(db: Database, cache: { get(sql: string): BetterSqlite3.Statement | undefined; set(sql: string, s: BetterSqlite3.Statement): void }, sql: string, params: readonly unknown[]): QueryResult<R> {
+function execute<R>(
+  db: Database,
+  cache: { get(sql: string): BetterSqlite3.Statement | undefined; set(sql: string, s: BetterSqlite3.Statement): void },
+  sql: string,
+  params: readonly unknown[],
+  rowMode?: RowMode,
+): QueryResult<R> {
   let stmt = cache.get(sql)
   if (!stmt) {
     stmt = db.prepare(sql)
@@ -77,7 +84,19 @@ function execute<R>(db: Database, cache: { get(sql: string): BetterSqlite3.State
   }
   const args = params.map(bindable)
   if (stmt.reader) {
-    const rows = stmt.all(...args) as R[]
+    let rows: R[]
+    if (rowMode === 'array') {
+      // Raw mode gives each row as an array in column order (duplicate names kept). Statements are
+      // cached and shared, so it is switched off again before anyone else runs this one.
+      stmt.raw(true)
+      try {
+        rows = stmt.all(...args) as R[]
+      } finally {
+        stmt.raw(false)
+      }
+    } else {
+      rows = stmt.all(...args) as R[]
+    }
     return { rows, rowCount: rows.length, fields: stmt.columns().map((c) => ({ name: c.name, ...(c.type ? { type: c.type.toLowerCase() } : {}) })) }
   }
   const info = stmt.run(...args)
@@ -150,11 +169,12 @@ export class SqlitePool implements EnginePool {
     if (options?.schema !== undefined) return Promise.reject(this.#noSchemaScope())
     return this.#exclusive(async (db) => {
       throwIfAborted(options?.signal)
-      if (this.#memory) return this.#run<R>(db, this.#statements, this.#attached, sql, params, false)
+      const rowMode = options?.rowMode
+      if (this.#memory) return this.#run<R>(db, this.#statements, this.#attached, sql, params, false, rowMode)
       if (this.#refs(sql).length === 0) {
         try {
           // No schema file attached here: an unqualified name resolves in main (or temp), or is "no such table".
-          return execute<R>(db, this.#statements, sql, params)
+          return execute<R>(db, this.#statements, sql, params, rowMode)
         } catch (err) {
           // A schema the scan missed (a name it cannot see): run it where schema files are attached.
           const missing = this.#missingSchema(err)
@@ -162,7 +182,7 @@ export class SqlitePool implements EnginePool {
           this.#absent.delete(missing)
         }
       }
-      return this.#run<R>(await this.#tenantConnection(), this.#tenantStatements, this.#attached, sql, params, false)
+      return this.#run<R>(await this.#tenantConnection(), this.#tenantStatements, this.#attached, sql, params, false, rowMode)
     })
   }
 
@@ -182,7 +202,7 @@ export class SqlitePool implements EnginePool {
         const result = await fn(
           new SavepointTransaction(async (sql, params, o) => {
             throwIfAborted(o?.signal)
-            return this.#run(db, this.#statements, attached, sql, params, true)
+            return this.#run(db, this.#statements, attached, sql, params, true, o?.rowMode)
           }),
         )
         this.#guarded(() => execute(db, this.#statements, 'COMMIT', []))
@@ -297,7 +317,7 @@ export class SqlitePool implements EnginePool {
         throw toConnectionError(err, file)
       }
       const statements = new Map<string, BetterSqlite3.Statement>()
-      const run = <R>(sql: string, params: readonly unknown[]) => this.#guarded(() => execute<R>(conn, statements, sql, params))
+      const run = <R>(sql: string, params: readonly unknown[], rowMode?: RowMode) => this.#guarded(() => execute<R>(conn, statements, sql, params, rowMode))
       try {
         run(`attach database ? as ${this.quoteIdentifier(SQLITE_HOME_ALIAS)}`, [this.#options.filename])
         run('BEGIN', [])
@@ -308,7 +328,7 @@ export class SqlitePool implements EnginePool {
           const result = await fn(
             new SavepointTransaction(async (sql, params, o) => {
               throwIfAborted(o?.signal)
-              return run(sql, params)
+              return run(sql, params, o?.rowMode)
             }),
           )
           run('COMMIT', [])
@@ -407,7 +427,15 @@ export class SqlitePool implements EnginePool {
   }
 
   /** Runs `sql` on `db`, attaching the schema files it names first (tracked in `attached`). */
-  #run<R>(db: Database, statements: Lru<string, BetterSqlite3.Statement>, attached: Map<string, true>, sql: string, params: readonly unknown[], inTransaction: boolean): QueryResult<R> {
+  #run<R>(
+    db: Database,
+    statements: Lru<string, BetterSqlite3.Statement>,
+    attached: Map<string, true>,
+    sql: string,
+    params: readonly unknown[],
+    inTransaction: boolean,
+    rowMode?: RowMode,
+  ): QueryResult<R> {
     const refs = this.#refs(sql)
     for (const r of refs) {
       this.#attach(db, attached, r, refs)
@@ -416,7 +444,7 @@ export class SqlitePool implements EnginePool {
     try {
       // Names no schema, on a connection with schema files attached: it must not resolve into one.
       if (refs.length === 0 && attached.size > 0 && !EXPLAIN.test(sql)) this.#refuseImplicitSchema(db, attached, sql, params)
-      return execute<R>(db, statements, sql, params)
+      return execute<R>(db, statements, sql, params, rowMode)
     } catch (err) {
       if (err instanceof QueryError) throw err
       // A schema the scan missed (a name it cannot see, a file created by another process):
@@ -427,7 +455,7 @@ export class SqlitePool implements EnginePool {
       statements.delete(sql)
       this.#attach(db, attached, missing, [...refs, missing])
       if (inTransaction) this.#pinned.add(missing)
-      return this.#guarded(() => execute<R>(db, statements, sql, params))
+      return this.#guarded(() => execute<R>(db, statements, sql, params, rowMode))
     }
   }
 
