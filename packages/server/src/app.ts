@@ -1,6 +1,6 @@
 import cookie from '@fastify/cookie'
 import swagger from '@fastify/swagger'
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance, type onSendHookHandler, type preValidationHookHandler } from 'fastify'
 import { join } from 'node:path'
 import { authenticate, authorize, type Authentication } from './auth/authenticate.js'
 import { createMemoryCache, createRedisCache, type ResultCache } from './cache/result-cache.js'
@@ -21,8 +21,13 @@ import { MetadataCache } from './store/metadata-cache.js'
 import { ExecutionLog } from './store/execution-log.js'
 import { ConfigurationError } from 'switchyard'
 
-/** POSTs that run queries rather than change metadata. */
-const READ_ONLY_POSTS = /^\/api\/(card\/\d+\/query|dataset)(\?|$)/
+/** Routes that run queries rather than change metadata: their parameters go to the user's database, never into the store. */
+const RUN_ROUTES: ReadonlySet<string> = new Set(['/api/card/:id/query', '/api/dataset'])
+
+/** Adds `hook` after a route's own hooks of that kind. */
+function withHook<H>(own: H | H[] | undefined, hook: H): H[] {
+  return own === undefined ? [hook] : Array.isArray(own) ? [...own, hook] : [own, hook]
+}
 
 export interface ServerOptions {
   /** Embedded store and embedded databases live here. Default `./.switchyard`; `undefined` store in memory when `inMemory`. */
@@ -108,9 +113,29 @@ export async function buildApp(options: ServerOptions = {}): Promise<SwitchyardS
   const routes: RouteEntry[] = []
   app.decorate('switchyard', ctx)
   app.decorate('switchyardRoutes', routes)
-  // Refuses, at startup, a route that forgot its schema or its access rule.
+  // A NUL character can be stored neither as text nor in jsonb: refuse it before validation,
+  // naming the field, rather than let the store fail without saying which value it was.
+  const nulCheck: preValidationHookHandler = (req, _reply, done) => {
+    try {
+      refuseNul({ body: req.body, query: req.query })
+    } catch (err) {
+      return done(err as Error)
+    }
+    done()
+  }
+  // Any write may change what the hot path caches (a session, a card, a destination): drop it all.
+  const clearMetadata: onSendHookHandler = (_req, _reply, payload, done) => {
+    ctx.metadata.clear()
+    done(null, payload)
+  }
+  // Refuses, at startup, a route that forgot its schema or its access rule. The two hooks above
+  // go on the routes that need them, not on every request: runs (the hot path) take neither.
   app.addHook('onRoute', (route) => {
     routes.push(checkRouteDeclaration(route))
+    if (RUN_ROUTES.has(route.url)) return
+    route.preValidation = withHook(route.preValidation, nulCheck)
+    const methods = Array.isArray(route.method) ? route.method : [route.method]
+    if (methods.some((m) => m !== 'GET' && m !== 'HEAD')) route.onSend = withHook(route.onSend, clearMetadata)
   })
   await app.register(cookie)
   await app.register(swagger, {
@@ -136,23 +161,6 @@ export async function buildApp(options: ServerOptions = {}): Promise<SwitchyardS
       return done(err as Error)
     }
     auth.then(admit).then(() => done(), done)
-  })
-  // A NUL character can be stored neither as text nor in jsonb: refuse it here, naming the field,
-  // rather than let the store fail without saying which value it was. Runs exempt: their
-  // parameters go to the user's database (MySQL keeps NUL), never into the store.
-  app.addHook('preValidation', (req, _reply, done) => {
-    if (req.method === 'POST' && READ_ONLY_POSTS.test(req.url)) return done()
-    try {
-      refuseNul({ body: req.body, query: req.query })
-    } catch (err) {
-      return done(err as Error)
-    }
-    done()
-  })
-  // Any write may change what the hot path caches (a session, a card, a destination): drop it all.
-  app.addHook('onSend', (req, _reply, payload, done) => {
-    if (req.method !== 'GET' && !READ_ONLY_POSTS.test(req.url)) ctx.metadata.clear()
-    done(null, payload)
   })
   // The one place errors become HTTP responses.
   app.setErrorHandler((err, req, reply) => {
