@@ -1,4 +1,5 @@
 import type { EnginePool } from 'switchyard'
+import { databaseFingerprint } from '../cache/result-cache.js'
 import { engineSpecFor, type ConnectionDetails, type ConnectionPolicy } from './connection.js'
 
 export interface DatabaseRow {
@@ -12,7 +13,21 @@ export interface DatabaseRow {
   updated_at: Date
 }
 
-/** Per row object: the hot path reuses rows from the metadata cache, and a changed database is a new row. */
+/**
+ * The row's engine and connection details as one string ({@link databaseFingerprint}), memoised
+ * per row object: the hot path reuses rows from the metadata cache, and a changed database is a
+ * new row (the cache is cleared on every write), so never a stale answer. Serves both the pool
+ * registry (reopen when details change) and the result-cache key.
+ */
+export function fingerprintOf(db: DatabaseRow): string {
+  let fp = fingerprints.get(db)
+  if (fp === undefined) {
+    fp = databaseFingerprint(db.engine, db.details)
+    fingerprints.set(db, fp)
+  }
+  return fp
+}
+
 const fingerprints = new WeakMap<DatabaseRow, string>()
 
 /** One pool per database id, opened on first use and closed when the database changes or goes. */
@@ -22,11 +37,7 @@ export class DatabasePools {
   constructor(private readonly policy: ConnectionPolicy) {}
 
   get(db: DatabaseRow): EnginePool {
-    let fingerprint = fingerprints.get(db)
-    if (fingerprint === undefined) {
-      fingerprint = JSON.stringify([db.engine, db.details])
-      fingerprints.set(db, fingerprint)
-    }
+    const fingerprint = fingerprintOf(db)
     const open = this.#pools.get(db.id)
     if (open && open.fingerprint === fingerprint) return open.pool
     // Built before the old pool is closed: details that cannot build a pool must not leave a

@@ -1,9 +1,9 @@
 import type { EnginePool } from 'switchyard'
 import type { Principal } from '../auth/principal.js'
-import { databaseFingerprint, resultCacheKey, type CachedResult } from '../cache/result-cache.js'
+import { resultCacheKey, type CachedResult } from '../cache/result-cache.js'
 import type { ServerContext } from '../context.js'
 import { baseType } from '../databases/base-types.js'
-import type { DatabaseRow } from '../databases/pools.js'
+import { fingerprintOf, type DatabaseRow } from '../databases/pools.js'
 import { forbidden } from '../http/errors.js'
 import { resolveTarget } from '../routing/resolve.js'
 import { compileNativeQuery, type CardParameter, type TemplateTag } from './template.js'
@@ -83,20 +83,6 @@ export async function runNative(ctx: ServerContext, run: NativeRun, who: Princip
     return { status: 'failed', error: failure ?? 'Query failed', database_id: run.database.id, started_at: startedAt, running_time: runningTime, card_id: run.cardId, row_count: 0, data: { cols: [], rows: [] } }
   }
   return { status: 'completed', database_id: run.database.id, started_at: startedAt, running_time: runningTime, card_id: run.cardId, row_count: result.row_count, cached: cacheHit, data: { cols: result.cols, rows: result.rows } }
-}
-
-/**
- * Fingerprints memoised per row object: the hot path reuses rows from the metadata cache, and
- * a changed database is a new row (the cache is cleared on every write), so never a stale hit.
- */
-const fingerprints = new WeakMap<DatabaseRow, string>()
-function fingerprintOf(db: DatabaseRow): string {
-  let fp = fingerprints.get(db)
-  if (fp === undefined) {
-    fp = databaseFingerprint(db.engine, db.details)
-    fingerprints.set(db, fp)
-  }
-  return fp
 }
 
 const ARRAY_ROWS = Object.freeze({ rowMode: 'array' } as const)
