@@ -1,12 +1,18 @@
 // POST /api/card/:id/query through the real HTTP server (3 destinations, a routed viewer)
 // against the same point query on a bare pg.Pool, interleaved in one run.
-// The server runs in its own process (serve.mjs), as deployed, and autocannon in another
-// (load.mjs), warmed once; this process only drives them and runs the bare pool.
-// Two loads: saturated (BENCH_CLIENTS connections, default 16), where throughput is compared and
-// p50 is mostly queueing (Little's law: connections / throughput), and one connection, where
-// p50 is what the server adds to a single request.
+// The server runs in its own process (serve.mjs), as deployed, and the load generator in another
+// (load.mjs), warmed once; this process only drives them and runs the bare pool. A third
+// variant, the HTTP floor (floor.mjs: Fastify and a pg.Pool, nothing else), splits the gap in
+// two: HTTP and a process hop (floor against bare), and Switchyard itself (server against floor).
+// Three loads, each run on all three variants:
+// - saturated (BENCH_CLIENTS connections, default 16), where throughput is compared and p50 is
+//   mostly queueing (Little's law: connections / throughput);
+// - the same fixed offered load on each (half the server's saturated rate, paced evenly), where
+//   p50 is what the server adds to a request at a realistic load;
+// - one connection, where p50 is what the server adds to a single request with no queue at all.
 // Usage: npm run build && node bench/server-routing/index.mjs
-//   BENCH_SECONDS (saturated, per variant, default 10), BENCH_ROUNDS (2), BENCH_UNLOADED_SECONDS (4)
+//   BENCH_SECONDS (saturated, per variant, default 10), BENCH_ROUNDS (2), BENCH_UNLOADED_SECONDS
+//   (paced and one-connection, per variant, default 4)
 import pg from 'pg'
 import { fork } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -14,7 +20,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { runRound, percentile } from '../lib/measure.mjs'
+import { percentile, runPaced, runRound } from '../lib/measure.mjs'
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10)
 const rounds = Number(process.env.BENCH_ROUNDS ?? 2)
@@ -64,8 +70,7 @@ function child(script, arg) {
 const admin = new pg.Client({ host, port, user, database: 'postgres' })
 await admin.connect()
 const dataDir = await mkdtemp(join(tmpdir(), 'sy-bench-'))
-let server
-let load
+const children = []
 let bare
 try {
   for (const name of names) {
@@ -77,72 +82,95 @@ try {
     await c.end()
   }
   await admin.query(`create database "${storeDb}"`)
-  server = child('serve.mjs', {
-    storeUrl: `postgres://${encodeURIComponent(user)}@${host}:${port}/${storeDb}`,
-    dataDir,
-    details: names.map((dbname) => ({ host, port, dbname, user })),
-    destinations,
-  })
-  const { address, viewer, cardId } = await server.first
-  const url = `${address}/api/card/${cardId}/query`
-  const headers = { 'content-type': 'application/json', 'x-metabase-session': viewer }
+  const details = names.map((dbname) => ({ host, port, dbname, user }))
+  const server = child('serve.mjs', { storeUrl: `postgres://${encodeURIComponent(user)}@${host}:${port}/${storeDb}`, dataDir, details, destinations })
+  const floor = child('floor.mjs', { details })
+  children.push(server, floor)
   const body = JSON.stringify({ parameters: [{ type: 'number/=', target: ['variable', ['template-tag', 'id']], value: 4242 }] })
-  const checked = await (await fetch(url, { method: 'POST', headers, body })).json()
-  if (checked.status !== 'completed' || checked.row_count !== 1) throw new Error(`card query failed: ${JSON.stringify(checked)}`)
-
-  load = child('load.mjs', { url, headers, body })
-  await load.first
+  /** One HTTP variant: its server process and a load generator of its own, checked to answer the row. */
+  const httpVariant = async (name, proc, headers) => {
+    const { address, cardId } = await proc.first
+    const url = `${address}/api/card/${cardId}/query`
+    const all = { 'content-type': 'application/json', ...headers }
+    const checked = await (await fetch(url, { method: 'POST', headers: all, body })).json()
+    if (checked.status !== 'completed' || checked.row_count !== 1) throw new Error(`${name}: card query failed: ${JSON.stringify(checked)}`)
+    const load = child('load.mjs', { url, headers: all, body })
+    children.push(load)
+    await load.first
+    const cpu = async () => {
+      const { cpu: c } = await proc.ask({ cpu: true })
+      return c.user + c.system
+    }
+    return { name, run: (o) => load.ask(o), cpu }
+  }
+  const { viewer } = await server.first
+  const sy = await httpVariant('switchyard server (HTTP)', server, { 'x-metabase-session': viewer })
+  const fl = await httpVariant('HTTP floor (Fastify + pg.Pool)', floor, {})
   bare = new pg.Pool({ host, port, user, database: names[1], max: 10, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 30_000 })
-  const direct = (clients, ms) => runRound((id) => bare.query(SQL, [id]), { clients, ms, nextArg: () => 4242 })
-  const cpuMicros = async () => {
-    const { cpu } = await server.ask({ cpu: true })
-    return cpu.user + cpu.system
+  const one = () => bare.query(SQL, [4242])
+  /** The bare pool in this process, shaped like an HTTP variant's answer. */
+  const direct = {
+    name: 'bare pg.Pool',
+    async run({ ms, connections: clients, rate }) {
+      const { latencies } = rate ? await runPaced(one, { clients, ms, rate, nextArg: () => 4242 }) : await runRound(one, { clients, ms, nextArg: () => 4242 })
+      const sorted = Float64Array.from(latencies).sort()
+      return { total: sorted.length, duration: ms / 1000, p50: percentile(sorted, 50), p99: percentile(sorted, 99), errors: 0, non2xx: 0 }
+    },
   }
+  const variants = [direct, fl, sy]
 
-  // Warm-up: pools open, plans cached, both processes' JIT warm.
-  await load.ask({ ms: 3000, connections })
-  await direct(connections, 1000)
+  // Warm-up: pools open, plans cached, every process's JIT warm.
+  for (const v of variants) await v.run({ ms: 3000, connections })
 
-  const srv = { requests: 0, seconds: 0, p50: [], p99: [], errors: 0, non2xx: 0, cpu: 0 }
-  const dir = { latencies: [], ms: 0 }
-  const roundMs = (seconds * 1000) / rounds
-  for (let r = 0; r < rounds; r++) {
-    const cpu0 = await cpuMicros()
-    const a = await load.ask({ ms: roundMs, connections })
-    srv.cpu += (await cpuMicros()) - cpu0
-    srv.requests += a.total
-    srv.seconds += a.duration
-    srv.p50.push(a.p50)
-    srv.p99.push(a.p99)
-    srv.errors += a.errors
-    srv.non2xx += a.non2xx
-    const d = await direct(connections, roundMs)
-    dir.latencies.push(...d.latencies)
-    dir.ms += d.ms
+  /** Runs each variant `rounds` times under one load, rotating the order each round; sums per variant. */
+  const measure = async (load, rounds) => {
+    const acc = new Map(variants.map((v) => [v, { total: 0, seconds: 0, p50: [], p99: [], errors: 0, non2xx: 0, cpu: 0 }]))
+    for (let r = 0; r < rounds; r++) {
+      for (let k = 0; k < variants.length; k++) {
+        const v = variants[(r + k) % variants.length]
+        const a = acc.get(v)
+        const cpu0 = await v.cpu?.()
+        const res = await v.run(load)
+        if (v.cpu) a.cpu += (await v.cpu()) - cpu0
+        a.total += res.total
+        a.seconds += res.duration
+        a.p50.push(res.p50)
+        a.p99.push(res.p99)
+        a.errors += res.errors
+        a.non2xx += res.non2xx
+      }
+    }
+    // The worst round's percentiles: a bad round is not averaged away.
+    return new Map([...acc].map(([v, a]) => [v, { rps: a.total / a.seconds, p50: Math.max(...a.p50), p99: Math.max(...a.p99), cpuPerRequest: a.cpu / a.total, failed: a.errors + a.non2xx }]))
   }
-  const sorted = Float64Array.from(dir.latencies).sort()
-  const d = { rps: sorted.length / (dir.ms / 1000), p50: percentile(sorted, 50), p99: percentile(sorted, 99) }
-  const s = { rps: srv.requests / srv.seconds, p50: Math.max(...srv.p50), p99: Math.max(...srv.p99) }
+  const saturated = await measure({ ms: (seconds * 1000) / rounds, connections }, rounds)
+  const rate = Math.round(saturated.get(sy).rps / 2)
+  const steady = await measure({ ms: unloadedSeconds * 1000, connections, rate }, 1)
+  const single = await measure({ ms: unloadedSeconds * 1000, connections: 1 }, 1)
 
-  // One connection: no queue, so p50 is the cost of one request on each path.
-  const one = await load.ask({ ms: unloadedSeconds * 1000, connections: 1 })
-  const oneDirect = Float64Array.from((await direct(1, unloadedSeconds * 1000)).latencies).sort()
-  const d1 = { rps: oneDirect.length / unloadedSeconds, p50: percentile(oneDirect, 50), p99: percentile(oneDirect, 99) }
-  const s1 = { rps: one.total / one.duration, p50: one.p50, p99: one.p99 }
-
-  const row = (label, v) => console.log(label.padEnd(40), v.rps.toFixed(0).padStart(9), v.p50.toFixed(3).padStart(9), v.p99.toFixed(3).padStart(9))
-  console.log(`\nserver routing: POST /api/card/:id/query (3 destinations, routed viewer) vs bare pg.Pool, ${seconds}s each saturated in ${rounds} interleaved rounds`)
-  console.log('variant'.padEnd(40), 'req/s'.padStart(9), 'p50 ms'.padStart(9), 'p99 ms'.padStart(9))
-  row(`bare pg.Pool, ${connections} clients`, d)
-  row(`switchyard server (HTTP), ${connections} connections`, s)
-  row('bare pg.Pool, 1 client', d1)
-  row('switchyard server (HTTP), 1 connection', s1)
-  console.log(`\nserver/bare throughput ${(s.rps / d.rps).toFixed(3)} (target >= 0.40)`)
-  console.log(`added p50, 1 connection ${(s1.p50 - d1.p50).toFixed(3)} ms (target < 1 ms); saturated ${(s.p50 - d.p50).toFixed(3)} ms (queueing: ${connections} / throughput)`)
-  console.log(`server process CPU ${(srv.cpu / srv.requests).toFixed(1)} µs/request; errors ${srv.errors}, non-2xx ${srv.non2xx}; the worst round's percentiles are shown`)
+  const f = (x, digits = 3) => x.toFixed(digits).padStart(9)
+  console.log(`\nserver routing: POST /api/card/:id/query (3 destinations, routed viewer) vs bare pg.Pool, interleaved`)
+  console.log('variant'.padEnd(44), 'req/s'.padStart(9), 'p50 ms'.padStart(9), 'p99 ms'.padStart(9))
+  for (const [label, results] of [
+    [`saturated, ${connections} connections, ${seconds}s each in ${rounds} rounds`, saturated],
+    [`offered ${rate} req/s (half the server's saturated rate), ${connections} connections, paced`, steady],
+    ['one connection', single],
+  ]) {
+    console.log(label)
+    for (const v of variants) {
+      const r = results.get(v)
+      console.log(`  ${v.name}`.padEnd(44), f(r.rps, 0), f(r.p50), f(r.p99))
+    }
+  }
+  const [sb, sf, ss] = variants.map((v) => saturated.get(v))
+  const added = (results) => results.get(sy).p50 - results.get(direct).p50
+  console.log(`\nserver/bare throughput ${(ss.rps / sb.rps).toFixed(3)} (target >= 0.40); floor/bare ${(sf.rps / sb.rps).toFixed(3)} (HTTP's share), server/floor ${(ss.rps / sf.rps).toFixed(3)} (Switchyard's)`)
+  console.log(`added p50 over bare: one connection ${added(single).toFixed(3)} ms, at ${rate} req/s ${added(steady).toFixed(3)} ms (target < 1 ms); saturated ${added(saturated).toFixed(3)} ms (queueing: ${connections} / throughput)`)
+  console.log(`process CPU per request, saturated: server ${ss.cpuPerRequest.toFixed(1)} µs, floor ${sf.cpuPerRequest.toFixed(1)} µs`)
+  const failed = [saturated, steady, single].reduce((n, results) => n + [...results.values()].reduce((m, r) => m + r.failed, 0), 0)
+  if (failed > 0) throw new Error(`${failed} requests failed or answered non-2xx`)
 } finally {
-  await load?.stop({ exit: true })
-  await server?.stop({ close: true })
+  for (const c of children) await c.stop({ exit: true, close: true })
   await bare?.end()
   for (const name of [...names, storeDb]) await admin.query(`drop database if exists "${name}" with (force)`)
   await admin.end()

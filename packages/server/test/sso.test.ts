@@ -104,6 +104,16 @@ describe('JWT single sign-on', () => {
     expect((await s.request('GET', `/auth/sso?jwt=${await raw({ email: 'exp@acme.test', exp: now() + 60 })}`)).statusCode).toBe(200)
   })
 
+  it('refuses a token with no iat whose exp is further off than the max age: it could be replayed until then', async () => {
+    const res = await s.request('GET', `/auth/sso?jwt=${await raw({ email: 'replay@acme.test', exp: now() + 3600 })}`)
+    expect(res.statusCode).toBe(401)
+    expect(res.json().message).toMatch(/without "iat" must expire within 180 seconds/)
+    const users = await s.request('GET', '/api/user?status=all', { session: s.adminSession })
+    expect(users.body).not.toContain('replay@acme.test')
+    // Within the window (and its clock-skew allowance) it is accepted.
+    expect((await s.request('GET', `/auth/sso?jwt=${await raw({ email: 'replay@acme.test', exp: now() + 200 })}`)).statusCode).toBe(200)
+  })
+
   it('refuses sign-on for a deactivated user, changing nothing', async () => {
     const first = await s.request('GET', `/auth/sso?jwt=${await sign({ email: 'gone@acme.test', tenant: 'acme' })}`)
     const session = first.json<{ id: string }>().id

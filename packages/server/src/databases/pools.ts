@@ -1,5 +1,6 @@
 import type { EnginePool } from 'switchyard'
 import { databaseFingerprint } from '../cache/result-cache.js'
+import { HttpError } from '../http/errors.js'
 import { engineSpecFor, type ConnectionDetails, type ConnectionPolicy } from './connection.js'
 
 export interface DatabaseRow {
@@ -30,6 +31,8 @@ export function fingerprintOf(db: DatabaseRow): string {
 
 const fingerprints = new WeakMap<DatabaseRow, string>()
 
+const UNUSABLE_DETAILS = 'The database that serves this request cannot be opened: its stored connection details are not valid on this server. An administrator must update them.'
+
 /** One pool per database id, opened on first use and closed when the database changes or goes. */
 export class DatabasePools {
   readonly #pools = new Map<number, { pool: EnginePool; fingerprint: string }>()
@@ -42,10 +45,25 @@ export class DatabasePools {
     if (open && open.fingerprint === fingerprint) return open.pool
     // Built before the old pool is closed: details that cannot build a pool must not leave a
     // closed pool registered under the old fingerprint, to be handed out once they are fixed.
-    const pool = engineSpecFor(db.engine, db.details, this.policy).createPool()
+    const pool = this.#open(db)
     if (open) void open.pool.close()
     this.#pools.set(db.id, { pool, fingerprint })
     return pool
+  }
+
+  /**
+   * Details are checked when they are saved, so ones that cannot open a pool here were written
+   * behind the API's back or predate a policy change (an embedded database on a server that no
+   * longer allows them). That is the server's fault, not the caller's: a 500 whose message names
+   * no detail (a viewer must not learn the configuration), with the reason kept as its cause for
+   * the log and the run record.
+   */
+  #open(db: DatabaseRow): EnginePool {
+    try {
+      return engineSpecFor(db.engine, db.details, this.policy).createPool()
+    } catch (err) {
+      throw new HttpError(500, UNUSABLE_DETAILS, undefined, { cause: err })
+    }
   }
 
   async evict(id: number): Promise<void> {

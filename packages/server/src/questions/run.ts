@@ -4,7 +4,7 @@ import { resultCacheKey, type CachedResult } from '../cache/result-cache.js'
 import type { ServerContext } from '../context.js'
 import { baseType } from '../databases/base-types.js'
 import { fingerprintOf, type DatabaseRow } from '../databases/pools.js'
-import { forbidden } from '../http/errors.js'
+import { forbidden, HttpError } from '../http/errors.js'
 import { resolveTarget } from '../routing/resolve.js'
 import { compileNativeQuery, type CardParameter, type TemplateTag } from './template.js'
 
@@ -58,8 +58,9 @@ export async function runNative(ctx: ServerContext, run: NativeRun, who: Princip
     const key = run.cardId !== undefined && run.cacheTtl ? resultCacheKey({ cardId: run.cardId, servedByDatabaseId: target.id, servedByFingerprint: fingerprintOf(target), sql, params }) : undefined
     prepared = { pool, sql, params, key }
   } catch (err) {
-    // A refusal is a run too: who asked, for what, and why it went nowhere.
-    failure = (err as Error).message
+    // A refusal is a run too: who asked, for what, and why it went nowhere. The record keeps
+    // the reason a 5xx hides from the caller (its cause): the admin reading the log needs it.
+    failure = describeFailure(err)
     record()
     throw err
   }
@@ -83,6 +84,12 @@ export async function runNative(ctx: ServerContext, run: NativeRun, who: Princip
     return { status: 'failed', error: failure ?? 'Query failed', database_id: run.database.id, started_at: startedAt, running_time: runningTime, card_id: run.cardId, row_count: 0, data: { cols: [], rows: [] } }
   }
   return { status: 'completed', database_id: run.database.id, started_at: startedAt, running_time: runningTime, card_id: run.cardId, row_count: result.row_count, cached: cacheHit, data: { cols: result.cols, rows: result.rows } }
+}
+
+function describeFailure(err: unknown): string {
+  const message = (err as Error).message
+  const cause = (err as { cause?: unknown }).cause
+  return err instanceof HttpError && err.statusCode >= 500 && cause instanceof Error ? `${message} (${cause.message})` : message
 }
 
 const ARRAY_ROWS = Object.freeze({ rowMode: 'array' } as const)

@@ -169,11 +169,23 @@ export function authRoutes(app: FastifyInstance, ctx: ServerContext): void {
   })
 }
 
-/** A token without `exp` or `iat` would be valid forever; one issued long ago may have leaked. */
+/**
+ * A sign-on token is good for {@link SSO_MAX_TOKEN_AGE_SECONDS}: one without `exp` or `iat` would
+ * be valid forever, and one issued long ago may have leaked. Without `iat` its age is unknown, so
+ * its `exp` must then fall within that window: otherwise a leaked token with only a far-off `exp`
+ * could be replayed for as long as it says.
+ */
 function checkTokenAge(payload: { exp?: number; iat?: number }): void {
   if (payload.exp === undefined && payload.iat === undefined) throw unauthorized('JWT must carry an "exp" or "iat" claim: a token without either would never expire.')
-  if (payload.iat === undefined) return
-  const age = Math.floor(Date.now() / 1000) - payload.iat
+  const now = Math.floor(Date.now() / 1000)
+  if (payload.iat === undefined) {
+    const lifetime = payload.exp! - now
+    if (lifetime > SSO_MAX_TOKEN_AGE_SECONDS + SSO_CLOCK_SKEW_SECONDS) {
+      throw unauthorized(`JWT token without "iat" must expire within ${SSO_MAX_TOKEN_AGE_SECONDS} seconds; this one expires in ${lifetime} seconds. Add an "iat" claim or a shorter "exp".`)
+    }
+    return
+  }
+  const age = now - payload.iat
   if (age > SSO_MAX_TOKEN_AGE_SECONDS + SSO_CLOCK_SKEW_SECONDS) throw unauthorized(`JWT token is too old: it was issued ${age} seconds ago, and tokens are accepted for ${SSO_MAX_TOKEN_AGE_SECONDS} seconds.`)
   if (age < -SSO_CLOCK_SKEW_SECONDS) throw unauthorized('JWT token is issued in the future ("iat" is ahead of this server\'s clock).')
 }

@@ -105,8 +105,37 @@ export interface TransactionOptions {
   readonly schema?: string
   /** Search these schemas, in order, for this transaction only; overrides `schema` on search-path engines, which add pg_catalog first and pg_temp last. */
   readonly searchPath?: readonly string[]
+  /** The transaction may not write (`BEGIN READ ONLY`, `START TRANSACTION READ ONLY`); SQLite ignores it. */
   readonly readOnly?: boolean
+  /**
+   * The isolation level of this transaction only; absent keeps the server's default. It is
+   * set as the transaction starts, before any statement runs in it (PostgreSQL refuses it
+   * later, error 25001), and never stays on the pooled connection. An unknown value fails
+   * with a ConfigurationError (code `CONFIGURATION`) before any connection is taken.
+   *
+   * @example
+   * ```ts
+   * import { sqlite } from 'switchyard/sqlite'
+   *
+   * const pool = sqlite({ filename: ':memory:' }).createPool()
+   * await pool.query('create table seats (id integer primary key, taken integer not null)')
+   * await pool.transaction(async (tx) => {
+   *   const { rows } = await tx.query<{ n: number }>('select count(*) as n from seats where taken = 1')
+   *   if (Number(rows[0]?.n) < 10) await tx.query('insert into seats (taken) values (1)')
+   * }, { isolationLevel: 'serializable' })
+   * await pool.close()
+   * ```
+   */
+  readonly isolationLevel?: IsolationLevel
 }
+
+/**
+ * The SQL standard's isolation levels, as each engine spells them in SQL. Engines may run a
+ * stronger level than asked, as the standard allows: PostgreSQL and PGlite run
+ * `read uncommitted` as `read committed`; SQLite transactions are always serializable,
+ * which satisfies every level. MySQL/MariaDB (InnoDB) run each level as named.
+ */
+export type IsolationLevel = 'read uncommitted' | 'read committed' | 'repeatable read' | 'serializable'
 
 export interface ColumnInfo {
   readonly name: string
@@ -197,6 +226,10 @@ export interface NetworkConnectionDetails {
   readonly ssl?: boolean | Record<string, unknown>
   /** Pool size. Default 10. */
   readonly max?: number
-  /** How long a connection attempt may take before it fails with CONNECTION_TIMEOUT. Default 10 000 ms. */
+  /**
+   * How long a caller may wait for a connection: a connection attempt that takes longer fails
+   * with CONNECTION_TIMEOUT, and a caller queued behind `max` busy connections for longer fails
+   * with POOL_EXHAUSTED. Default 10 000 ms; 0 waits forever.
+   */
   readonly connectTimeoutMs?: number
 }

@@ -1,5 +1,6 @@
 import { currentRouteContext, currentRouteScope, currentScopeToken, type RouteContext } from '../context/route-context.js'
-import type { EnginePool, EngineSpec, EngineTransaction, QueryResult, Row } from '../engines/types.js'
+import type { EnginePool, EngineSpec, EngineTransaction, QueryResult, Row, TransactionOptions } from '../engines/types.js'
+import { isolationLevelOf } from '../engines/shared/transaction.js'
 import { StatementClassifier, type StatementKind } from '../sql/classify.js'
 import { PoolRegistry, type PinnedPool, type PoolLease } from '../pools/pool-registry.js'
 import { RouterChain } from '../router/chain.js'
@@ -17,7 +18,7 @@ import { routedKysely, type RoutedKyselyOptions } from '../kysely/index.js'
 import type { Kysely, KyselyPlugin } from 'kysely'
 import { tenantSchemaPlugin } from '../schema/kysely-plugin.js'
 import { validateSchemaName } from '../schema/schema-name.js'
-import type { Executor, RoutedResult, SchemaApplier, StatementOptions, SwitchyardOptions, TenancyOptions } from './types.js'
+import type { Executor, RoutedResult, RoutedTransactionOptions, SchemaApplier, StatementOptions, SwitchyardOptions, TenancyOptions, TransactionModes } from './types.js'
 
 interface Route {
   readonly alias: string
@@ -202,7 +203,9 @@ export class Switchyard implements Executor {
   /**
    * Runs `fn` in one transaction on the write alias; commits when it resolves, rolls back
    * when it throws. Inside, `tx.read`/`write`/`query` all use the transaction's connection,
-   * and nested `tx.transaction` calls are savepoints.
+   * and nested `tx.transaction` calls are savepoints. `isolationLevel` and `readOnly` apply to
+   * this transaction only, set as it begins (together with the tenant's schema, under schema
+   * routing); an unknown level is a ConfigurationError before any connection is taken.
    *
    * @example
    * ```ts
@@ -211,13 +214,15 @@ export class Switchyard implements Executor {
    *   await tx.write('insert into audit (msg) values ($1)', ['created'])
    *   return rows[0]?.id
    * })
+   * // A consistent read of several tables, on the write alias, refusing any write:
+   * const totals = await sy.transaction((tx) => tx.read('select sum(total) from orders'), { isolationLevel: 'repeatable read', readOnly: true })
    * ```
    */
-  async transaction<T>(fn: (tx: TransactionScope) => Promise<T>, options: { model?: string } = {}): Promise<T> {
+  async transaction<T>(fn: (tx: TransactionScope) => Promise<T>, options: RoutedTransactionOptions = {}): Promise<T> {
     const ctx = currentRouteContext()
     const model = this.#models.get(options.model)
     const route = this.routeWrite(model, ctx)
-    return this.#inTransaction(route.alias, 'transaction', model, ctx, fn)
+    return this.#inTransaction(route.alias, 'transaction', model, ctx, fn, options)
   }
 
   /**
@@ -255,7 +260,7 @@ export class Switchyard implements Executor {
    * await sy.on('replica').read('select count(*) from orders')
    * ```
    */
-  on(alias: string): Executor & { transaction<T>(fn: (tx: TransactionScope) => Promise<T>): Promise<T> } {
+  on(alias: string): Executor & { transaction<T>(fn: (tx: TransactionScope) => Promise<T>, modes?: TransactionModes): Promise<T> } {
     const fixed: Route = { alias, reason: 'override' }
     const self = this
     const view = {
@@ -267,8 +272,8 @@ export class Switchyard implements Executor {
         const kind = o.kind ?? (await self.classify(sql, alias))
         return self.#run<R>(fixed, kind, self.#models.get(o.model), currentRouteContext(), currentScopeToken(), sql, params, o)
       },
-      transaction: <T>(fn: (tx: TransactionScope) => Promise<T>) =>
-        self.#inTransaction(alias, 'override', ModelRegistry.NONE, currentRouteContext(), fn),
+      transaction: <T>(fn: (tx: TransactionScope) => Promise<T>, modes?: TransactionModes) =>
+        self.#inTransaction(alias, 'override', ModelRegistry.NONE, currentRouteContext(), fn, modes),
       getOrCreate: <R = Row>(table: string, where: Values, defaults?: Values) =>
         self.#inTransaction(alias, 'override', self.#models.get(table), currentRouteContext(), (tx) => tx.getOrCreate<R>(table, where, defaults)),
       updateOrCreate: <R = Row>(table: string, where: Values, values: Values) =>
@@ -428,10 +433,13 @@ export class Switchyard implements Executor {
     )
   }
 
-  async #inTransaction<T>(alias: string, reason: RouteReason, model: ModelMeta, ctx: RouteContext, fn: (tx: TransactionScope) => Promise<T>): Promise<T> {
+  async #inTransaction<T>(alias: string, reason: RouteReason, model: ModelMeta, ctx: RouteContext, fn: (tx: TransactionScope) => Promise<T>, modes?: TransactionModes): Promise<T> {
     const schema = this.schemaFor(model, ctx)
     // The name reaches BEGIN's set_config (or the engine's equivalent) before any applier sees it.
     if (schema !== undefined) validateSchemaName(schema)
+    // The engine checks it too, but only once a lease is held: a bad level should not wait for a pool.
+    const isolationLevel = isolationLevelOf(modes)
+    const readOnly = modes?.readOnly === true
     this.#onRoute?.({ alias, kind: 'write', reason, model, ...(schema !== undefined ? { schema } : {}) })
     const token = currentScopeToken()
     const lease = await this.pools.acquire(alias)
@@ -440,7 +448,10 @@ export class Switchyard implements Executor {
       // transaction-level scope; every statement inside is qualified by the applier instead.
       const searchPath = schema !== undefined ? this.#applier().searchPathFor?.(schema) : undefined
       const scope = schema !== undefined && lease.pool.capabilities.schemaScoping !== 'attached' ? { schema, ...(searchPath ? { searchPath } : {}) } : undefined
-      const result = await lease.pool.transaction((tx) => fn(new TransactionScope(lease, tx, schema, schema !== undefined ? this.#applier() : undefined)), scope)
+      // The caller's modes ride along with the schema scope: the engine begins with all of them at once.
+      const options: TransactionOptions | undefined =
+        isolationLevel === undefined && !readOnly ? scope : { ...scope, ...(isolationLevel !== undefined ? { isolationLevel } : {}), ...(readOnly ? { readOnly } : {}) }
+      const result = await lease.pool.transaction((tx) => fn(new TransactionScope(lease, tx, schema, schema !== undefined ? this.#applier() : undefined)), options)
       this.noteWrite(token, alias)
       return result
     } finally {

@@ -1,4 +1,4 @@
-import type { EnginePool, EngineSpec, EngineTransaction, QueryResult, Row } from '../engines/types.js'
+import type { EnginePool, EngineSpec, EngineTransaction, IsolationLevel, QueryResult, Row } from '../engines/types.js'
 import type { AliasResolver } from '../pools/pool-registry.js'
 import type { DatabaseRouter, RouteDecision } from '../router/types.js'
 import type { ModelConfig, ModuleConfig } from '../router/static.js'
@@ -53,6 +53,20 @@ export interface StatementOptions {
   readonly signal?: AbortSignal
   /** For `query` on engines whose SQL is not parsed: say it only reads. */
   readonly kind?: 'read' | 'write'
+}
+
+/** How `sy.on(alias).transaction` opens its transaction; the engine applies both as it begins. */
+export interface TransactionModes {
+  /** The transaction may not write (SQLite ignores it). */
+  readonly readOnly?: boolean
+  /** This transaction's isolation level; absent keeps the database's default. See {@link IsolationLevel}. */
+  readonly isolationLevel?: IsolationLevel
+}
+
+/** How `sy.transaction` opens its transaction, and for which model's write alias. */
+export interface RoutedTransactionOptions extends TransactionModes {
+  /** The table (model) whose write alias the transaction runs on; routers decide by it. */
+  readonly model?: string
 }
 
 export interface RoutedResult<R = Row> extends QueryResult<R> {

@@ -78,19 +78,27 @@ export class RoutedConnection implements DatabaseConnection {
     throw new UnsupportedError('Streaming is not supported through a routed Kysely instance')
   }
 
+  /**
+   * Opens the transaction with Kysely's isolation level and access mode. They go to the
+   * engine, which applies them as it begins: a `set transaction` sent afterwards would come
+   * after the tenant's search path was set, and PostgreSQL refuses it there (25001).
+   */
   async begin(settings: TransactionSettings): Promise<void> {
+    const { isolationLevel, accessMode } = settings
+    if (isolationLevel === 'snapshot') {
+      throw new UnsupportedError("Isolation level 'snapshot' is SQL Server's; none of Switchyard's engines has it. Use 'serializable' or 'repeatable read'.")
+    }
     let started!: () => void
     const ready = new Promise<void>((resolve) => (started = resolve))
-    this.#done = this.sy.transaction(async (tx) => {
-      if (settings.isolationLevel || settings.accessMode) {
-        const parts = [settings.isolationLevel && `isolation level ${settings.isolationLevel}`, settings.accessMode].filter(Boolean)
-        await tx.query(`set transaction ${parts.join(' ')}`)
-      }
-      this.#tx = tx
-      started()
-      // The transaction stays open until Kysely commits or rolls back through this connection.
-      await new Promise<void>((commit, rollback) => (this.#finish = { commit, rollback }))
-    })
+    this.#done = this.sy.transaction(
+      async (tx) => {
+        this.#tx = tx
+        started()
+        // The transaction stays open until Kysely commits or rolls back through this connection.
+        await new Promise<void>((commit, rollback) => (this.#finish = { commit, rollback }))
+      },
+      { isolationLevel, readOnly: accessMode === 'read only' },
+    )
     await Promise.race([ready, this.#done])
   }
 

@@ -1,6 +1,6 @@
 import { sql, type Generated } from 'kysely'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { createSwitchyard, SchemaRouter, TenantIsolationError, withRouteContext, type DatabaseRouter, type RouteDecision, type Switchyard } from '../../src/index.js'
+import { createSwitchyard, QueryError, SchemaRouter, TenantIsolationError, UnsupportedError, withRouteContext, type DatabaseRouter, type RouteDecision, type Switchyard } from '../../src/index.js'
 import { postgres } from '../../src/engines/postgres/index.js'
 import { createTempPgDatabase, serviceAvailable, type TempDatabase } from '../../../../test-support/services.js'
 
@@ -145,6 +145,72 @@ describe.skipIf(!ok)('Kysely under schema routing, and per-router strategies, on
     } finally {
       await viaTx.close()
     }
+  })
+
+  it("Kysely's setIsolationLevel under schema routing: begins at that level, inside the tenant's schema", async () => {
+    const k = sy.kysely<DB>()
+    const probe = sql<{ level: string; ro: string; path: string }>`select current_setting('transaction_isolation') as level, current_setting('transaction_read_only') as ro, current_setting('search_path') as path`
+    const seen = await withRouteContext({ tenant: 'a' }, () =>
+      k
+        .transaction()
+        .setIsolationLevel('serializable')
+        .execute(async (trx) => ({ modes: (await probe.execute(trx)).rows[0], tags: await trx.selectFrom('orders').select('tag').execute() })),
+    )
+    expect(seen.modes).toMatchObject({ level: 'serializable', ro: 'off' })
+    expect(seen.modes?.path).toContain('tenant_a')
+    expect(seen.tags).toEqual([{ tag: 'a' }])
+    expect(decisions.at(-1)).toMatchObject({ kind: 'write', reason: 'transaction', schema: 'tenant_a' })
+
+    // An access mode too, with a level; a write inside is refused by the database and rolls back.
+    const readOnly = await withRouteContext({ tenant: 'b' }, () =>
+      k
+        .transaction()
+        .setIsolationLevel('repeatable read')
+        .setAccessMode('read only')
+        .execute(async (trx) => (await probe.execute(trx)).rows[0]),
+    )
+    expect(readOnly).toMatchObject({ level: 'repeatable read', ro: 'on' })
+    expect(readOnly?.path).toContain('tenant_b')
+    const write = withRouteContext({ tenant: 'b' }, () =>
+      k.transaction().setAccessMode('read only').execute((trx) => trx.insertInto('orders').values({ tag: 'never', country: 'fr' }).execute()),
+    )
+    await expect(write).rejects.toBeInstanceOf(QueryError)
+    const never = await sy.on('default').read(`select 1 from tenant_b.orders where tag = 'never'`)
+    expect(never.rows).toEqual([])
+  })
+
+  it('sy.transaction keeps the caller\'s isolation level and read-only mode alongside the tenant schema', async () => {
+    const seen = await withRouteContext({ tenant: 'b' }, () =>
+      sy.transaction(
+        async (tx) =>
+          (await tx.read<{ level: string; ro: string; tag: string }>(`select current_setting('transaction_isolation') as level, current_setting('transaction_read_only') as ro, (select tag from orders limit 1) as tag`)).rows[0],
+        { isolationLevel: 'repeatable read', readOnly: true },
+      ),
+    )
+    expect(seen).toEqual({ level: 'repeatable read', ro: 'on', tag: 'b' })
+    // Nothing stays on the pooled connections: every one is back on the default.
+    const after = await Promise.all(
+      Array.from({ length: 3 }, () => sy.transaction(async (tx) => (await tx.read<{ level: string; ro: string }>(`select current_setting('transaction_isolation') as level, current_setting('transaction_read_only') as ro`)).rows[0])),
+    )
+    for (const row of after) expect(row).toEqual({ level: 'read committed', ro: 'off' })
+  })
+
+  it("Kysely's 'snapshot' isolation level is refused, naming it, before a transaction opens", async () => {
+    const k = sy.kysely<DB>()
+    const before = decisions.length
+    let ran = false
+    const err = await withRouteContext({ tenant: 'a' }, () =>
+      k
+        .transaction()
+        .setIsolationLevel('snapshot')
+        .execute(async () => {
+          ran = true
+        }),
+    ).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(UnsupportedError)
+    expect((err as Error).message).toContain(`'snapshot'`)
+    expect(ran).toBe(false)
+    expect(decisions.length).toBe(before)
   })
 
   it('a schema name that is not a plain identifier is refused before BEGIN runs', async () => {

@@ -1,12 +1,45 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { EnginePool } from '../../src/engines/types.js'
-import { QueryCancelledError, QueryError, UniqueViolationError, UnsupportedError } from '../../src/errors.js'
+import type { EnginePool, EngineSpec, IsolationLevel, Queryable } from '../../src/engines/types.js'
+import { ConfigurationError, QueryCancelledError, QueryError, UniqueViolationError, UnsupportedError } from '../../src/errors.js'
 import { randomName } from '../../../../test-support/services.js'
 import { engines } from './engines.js'
+
+interface TransactionModesSeen {
+  readonly level: string
+  readonly readOnly: boolean
+}
+
+/**
+ * The isolation level and access mode of the transaction `tx` is in, as the server reports
+ * them; `undefined` where the engine has nothing to report (SQLite, always serializable).
+ * `table` names an InnoDB table the transaction can read.
+ */
+async function modesOf(pool: EnginePool, tx: Queryable, table = 'items'): Promise<TransactionModesSeen | undefined> {
+  if (pool.capabilities.dialect === 'postgres') {
+    const { rows } = await tx.query<{ level: string; ro: string }>(`select current_setting('transaction_isolation') as level, current_setting('transaction_read_only') as ro`)
+    return { level: rows[0]!.level, readOnly: rows[0]!.ro === 'on' }
+  }
+  if (pool.capabilities.dialect !== 'mysql') return undefined
+  // MariaDB's @@tx_isolation is the session default, not the running transaction's. InnoDB lists a
+  // transaction in innodb_trx once it has read an InnoDB table, through a cache refreshed at most
+  // every 100 ms: a row whose trx_query is not this very statement is stale, so ask again.
+  await tx.query(`select 1 from ${pool.quoteIdentifier(table)} limit 1`)
+  const marker = randomName('sy_probe')
+  for (let attempt = 0; attempt < 30; attempt++) {
+    const { rows } = await tx.query<{ level: string; ro: number; q: string | null }>(
+      `select /* ${marker} */ trx_isolation_level as level, trx_is_read_only as ro, trx_query as q from information_schema.innodb_trx where trx_mysql_thread_id = connection_id()`,
+    )
+    const row = rows[0]
+    if (row?.q?.includes(marker)) return { level: row.level.toLowerCase(), readOnly: Number(row.ro) === 1 }
+    await new Promise((r) => setTimeout(r, 110))
+  }
+  throw new Error('information_schema.innodb_trx never showed this transaction')
+}
 
 for (const engine of engines) {
   describe.skipIf(!engine.available)(`engine conformance: ${engine.name}`, () => {
     let pool: EnginePool
+    let spec: EngineSpec
     let cleanup: () => Promise<void>
     /** The engine's placeholder for parameter n (1-based). */
     const p = (n: number) => (pool.capabilities.placeholders === 'numbered' ? `$${n}` : '?')
@@ -14,6 +47,7 @@ for (const engine of engines) {
     beforeAll(async () => {
       const made = await engine.make()
       cleanup = made.cleanup
+      spec = made.spec
       pool = made.spec.createPool()
       await pool.query('create table items (id integer primary key, name varchar(100) not null unique, note text)')
     })
@@ -114,6 +148,94 @@ for (const engine of engines) {
       ).rejects.toBeInstanceOf(QueryError)
       const { rows } = await pool.query('select id from items where id = 30')
       expect(rows).toEqual([])
+    })
+
+    it("a transaction with isolationLevel 'serializable' runs at that level", async () => {
+      const seen = await pool.transaction(
+        async (tx) => {
+          await tx.query(`insert into items (id, name) values (${p(1)}, ${p(2)})`, [90, 'serializable'])
+          return modesOf(pool, tx)
+        },
+        { isolationLevel: 'serializable' },
+      )
+      if (seen !== undefined) expect(seen).toEqual({ level: 'serializable', readOnly: false })
+      expect((await pool.query('select id from items where id = 90')).rows).toHaveLength(1)
+    })
+
+    it("'repeatable read' (and 'read committed') together with readOnly: both apply, and a write inside is refused", async () => {
+      // Each level is some server's default (MySQL's, PostgreSQL's): between them both are really set.
+      for (const isolationLevel of ['repeatable read', 'read committed'] as const) {
+        const options = { isolationLevel, readOnly: true }
+        const seen = await pool.transaction((tx) => modesOf(pool, tx), options)
+        // SQLite ignores readOnly; the others refuse the write and roll back.
+        if (seen === undefined) return
+        expect(seen).toEqual({ level: isolationLevel, readOnly: true })
+        const write = pool.transaction((tx) => tx.query(`insert into items (id, name) values (${p(1)}, ${p(2)})`, [91, 'read only']), options)
+        await expect(write).rejects.toBeInstanceOf(QueryError)
+        expect((await pool.query('select id from items where id = 91')).rows).toEqual([])
+      }
+    })
+
+    it('an isolation level combines with a schema-scoped transaction', async () => {
+      const name = randomName('sy_iso')
+      await pool.createSchema(name)
+      try {
+        await pool.query(`create table ${pool.quoteIdentifier(name)}.items (id integer, tag varchar(20))`)
+        await pool.query(`insert into ${pool.quoteIdentifier(name)}.items values (1, 'scoped')`)
+        const out = await pool.transaction(
+          async (tx) => ({ rows: (await tx.query<{ tag: string }>('select tag from items')).rows, seen: await modesOf(pool, tx) }),
+          { schema: name, isolationLevel: 'serializable' },
+        )
+        expect(out.rows).toEqual([{ tag: 'scoped' }])
+        if (out.seen !== undefined) expect(out.seen.level).toBe('serializable')
+      } finally {
+        await pool.dropSchema(name, { cascade: true })
+      }
+    })
+
+    it('the isolation level and read-only mode do not stay on the pooled connection', async () => {
+      const made = await engine.make({ max: 1 })
+      const one = made.spec.createPool()
+      try {
+        await one.query('create table items (id integer primary key, name varchar(100))')
+        const before = await one.transaction((tx) => modesOf(one, tx))
+        await one.transaction((tx) => modesOf(one, tx), { isolationLevel: 'serializable', readOnly: true })
+        const after = await one.transaction((tx) => modesOf(one, tx))
+        expect(after).toEqual(before)
+        if (before !== undefined) expect(before).not.toEqual({ level: 'serializable', readOnly: true })
+        // The same connection still writes, outside a transaction and in one.
+        await one.query(`insert into items (id, name) values (${p(1)}, ${p(2)})`, [1, 'plain'])
+        await one.transaction((tx) => tx.query(`insert into items (id, name) values (${p(1)}, ${p(2)})`, [2, 'in tx']))
+        expect((await one.query('select id from items')).rows).toHaveLength(2)
+      } finally {
+        await one.close()
+        await made.cleanup()
+      }
+    })
+
+    it('an unknown isolation level is a ConfigurationError, before any connection is taken', async () => {
+      const fresh = spec.createPool()
+      try {
+        for (const level of ['snapshot', 'serializable; drop table items', 'SERIALIZABLE', '']) {
+          let ran = false
+          const err = await fresh
+            .transaction(
+              async () => {
+                ran = true
+              },
+              { isolationLevel: level as IsolationLevel },
+            )
+            .catch((e: unknown) => e)
+          expect(err).toBeInstanceOf(ConfigurationError)
+          expect(err).toMatchObject({ code: 'CONFIGURATION' })
+          expect((err as Error).message).toContain(`'${level}'`)
+          expect(ran).toBe(false)
+        }
+        expect(fresh.stats().total).toBe(0)
+      } finally {
+        await fresh.close()
+      }
+      expect((await pool.query('select count(*) as n from items')).rows).toHaveLength(1)
     })
 
     it('reports a unique violation as UniqueViolationError', async () => {

@@ -13,8 +13,8 @@ export interface EngineUnderTest {
   readonly name: 'postgres' | 'pglite' | 'mysql' | 'sqlite'
   /** Whether its server is reachable (embedded engines always are). */
   readonly available: boolean
-  /** A fresh, empty database; `cleanup` drops it. */
-  make(): Promise<{ spec: EngineSpec; cleanup: () => Promise<void> }>
+  /** A fresh, empty database; `cleanup` drops it. `max` sizes the pool where the engine has several connections. */
+  make(options?: { max?: number }): Promise<{ spec: EngineSpec; cleanup: () => Promise<void> }>
   /** A statement that runs for about `seconds`, for cancellation tests, where the engine can cancel. */
   readonly slowStatement?: (seconds: number) => string
 }
@@ -23,9 +23,9 @@ export const engines: EngineUnderTest[] = [
   {
     name: 'postgres',
     available: await serviceAvailable('postgres'),
-    async make() {
+    async make(options) {
       const db = await createTempPgDatabase()
-      return { spec: postgres({ connectionString: db.connectionString, max: 4 }), cleanup: db.drop }
+      return { spec: postgres({ connectionString: db.connectionString, max: options?.max ?? 4 }), cleanup: db.drop }
     },
     slowStatement: (s) => `select pg_sleep(${s})`,
   },
@@ -39,9 +39,9 @@ export const engines: EngineUnderTest[] = [
   {
     name: 'mysql',
     available: await serviceAvailable('mysql'),
-    async make() {
+    async make(options) {
       const db = await createTempMysqlDatabase()
-      return { spec: mysql({ host: db.host, port: db.port, user: db.user, database: db.name, max: 4 }), cleanup: db.drop }
+      return { spec: mysql({ host: db.host, port: db.port, user: db.user, database: db.name, max: options?.max ?? 4 }), cleanup: db.drop }
     },
     slowStatement: (s) => `select sleep(${s})`,
   },

@@ -67,6 +67,10 @@ describe.skipIf(!ok)(`schema routing isolation: ${TENANTS} tenant schemas, ${QUE
       for (const r of rows) if (r.tenant !== tenant) wrong.push(`${tenant} saw ${r.tenant}`)
     }
     let next = 0
+    // How long a plain statement takes from call to answer, smoothed: nearly all of it is the wait
+    // for one of the 5 connections, so a statement issued now starts on the server about this late.
+    // Cancellations are timed from it, so that some land mid-statement however fast the machine is.
+    let wait = 0
     const worker = async () => {
       for (;;) {
         const n = next++
@@ -75,7 +79,9 @@ describe.skipIf(!ok)(`schema routing isolation: ${TENANTS} tenant schemas, ${QUE
         await withRouteContext({ tenant }, async () => {
           const kind = n % 20
           if (kind < 12) {
+            const started = performance.now()
             const { rows } = await sy.read<{ tenant: string }>('select tenant from orders where id = $1', [(n % 5) + 1])
+            wait += (performance.now() - started - wait) / 16
             check(tenant, rows)
             counts.plain++
           } else if (kind < 14) {
@@ -113,8 +119,8 @@ describe.skipIf(!ok)(`schema routing isolation: ${TENANTS} tenant schemas, ${QUE
           } else if (kind === 18) {
             const controller = new AbortController()
             // Some abort while the query waits for a connection, some while pg_sleep runs on the server.
-            setTimeout(() => controller.abort(), 2 + (n % 3) * 15)
-            await sy.read<{ tenant: string }>('select tenant, pg_sleep(0.02) from orders where id = 1', [], { signal: controller.signal }).then(
+            setTimeout(() => controller.abort(), n % 3 === 0 ? 2 : (wait * (n % 3)) / 2)
+            await sy.read<{ tenant: string }>('select tenant, pg_sleep(0.05) from orders where id = 1', [], { signal: controller.signal }).then(
               ({ rows }) => {
                 check(tenant, rows)
                 counts.cancelRaced++
@@ -150,8 +156,9 @@ describe.skipIf(!ok)(`schema routing isolation: ${TENANTS} tenant schemas, ${QUE
     expect(counts.failed).toBe(QUERIES / 20)
     expect(counts.cancelled + counts.cancelRaced).toBe(QUERIES / 20)
     expect(counts.crossTenantRefused).toBe(QUERIES / 20)
-    // Aborted 2, 17 or 32 ms into a 20 ms statement: most are cancelled, some of them mid-statement on the server.
-    expect(counts.cancelled).toBeGreaterThan(QUERIES / 40)
+    // Aborted at once, or halfway to or when the statement is expected to start its 50 ms: some
+    // are cancelled in the queue, some mid-statement on the server, some finish first.
+    expect(counts.cancelled).toBeGreaterThan(counts.cancelledOnServer)
     expect(counts.cancelledOnServer).toBeGreaterThan(0)
     // The aborted transactions' updates never landed anywhere.
     const { rows } = await sy.on('default').read<{ n: number }>(`select count(*)::int as n from tenant_t0.orders where amount % 10 <> 0`)

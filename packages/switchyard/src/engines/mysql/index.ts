@@ -1,5 +1,5 @@
 import type { PoolOptions } from 'mysql2/promise'
-import { ConfigurationError } from '../../errors.js'
+import { ConfigurationError, type ConnectionError, type PoolExhaustedError } from '../../errors.js'
 import type { EngineSpec, NetworkConnectionDetails } from '../types.js'
 import { MYSQL_CAPABILITIES, MysqlPool } from './pool.js'
 
@@ -11,6 +11,12 @@ export type MysqlConnectionDetails = NetworkConnectionDetails
  *
  * An AbortSignal cancels a running statement with `KILL QUERY`, sent on a connection of its
  * own so it can never reach another caller's statement.
+ *
+ * Connection failures are {@link ConnectionError}s with distinct codes (HOST_UNREACHABLE,
+ * AUTHENTICATION_FAILED, DATABASE_NOT_FOUND, CONNECTION_TIMEOUT); a pool whose connections
+ * all stay busy for `connectTimeoutMs` fails with POOL_EXHAUSTED ({@link PoolExhaustedError})
+ * instead. A caller whose AbortSignal fires while it waits for a connection leaves the queue
+ * at once with QUERY_CANCELLED; its statement never runs.
  *
  * @example
  * ```ts
@@ -58,6 +64,7 @@ export function mysql(details: MysqlConnectionDetails): EngineSpec {
     database: d.database,
     ssl: ssl as PoolOptions['ssl'],
     connectionLimit: max,
+    // Also how long a caller waits for a free connection (MysqlPool races mysql2's queue, which never gives up).
     connectTimeout: d.connectTimeoutMs ?? 10_000,
     waitForConnections: true,
     // Statements are one per call: a stacked query in a parameter can never run.

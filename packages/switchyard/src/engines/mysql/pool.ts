@@ -1,6 +1,6 @@
 import type { ConnectionOptions, FieldPacket, Pool, PoolConnection, PoolOptions, ResultSetHeader } from 'mysql2/promise'
 import { createConnection, createPool } from 'mysql2/promise'
-import { PoolClosedError, QueryCancelledError } from '../../errors.js'
+import { PoolClosedError, PoolExhaustedError, QueryCancelledError, type SwitchyardError } from '../../errors.js'
 import type {
   EngineCapabilities,
   EnginePool,
@@ -13,7 +13,7 @@ import type {
   TableInfo,
   TransactionOptions,
 } from '../types.js'
-import { SavepointTransaction, attachRollbackError, quoteWith, throwIfAborted } from '../shared/transaction.js'
+import { SavepointTransaction, attachRollbackError, isolationLevelOf, quoteWith, throwIfAborted } from '../shared/transaction.js'
 import { isConnectionFailure, toConnectionError, toQueryError } from './errors.js'
 import { SYSTEM_DATABASES, introspectMysql, mysqlTypeName } from './introspect.js'
 
@@ -38,6 +38,13 @@ const QUERY_INTERRUPTED = 1317
 /** Pool-only options a single mysql2 Connection warns about. */
 const POOL_ONLY_OPTIONS = new Set(['connectionLimit', 'waitForConnections', 'queueLimit', 'maxIdle', 'idleTimeout', 'enableKeepAlive', 'keepAliveInitialDelay'])
 
+/** What mysql2's core pool keeps and its promise wrapper has no public API for. */
+interface CorePoolState {
+  _allConnections?: { length: number; get?(index: number): { authorized?: boolean } | undefined }
+  _freeConnections?: { length: number }
+  _connectionQueue?: { length: number }
+}
+
 function toResult<R>(rows: unknown, fields: FieldPacket[] | undefined): QueryResult<R> {
   if (Array.isArray(rows)) {
     return { rows: rows as R[], rowCount: rows.length, fields: (fields ?? []).map((f) => ({ name: f.name, type: mysqlTypeName(f.type) })) }
@@ -58,6 +65,9 @@ export class MysqlPool implements EnginePool {
   readonly #destroyed = new WeakSet<PoolConnection>()
   #idle: (() => void)[] = []
   #closing: Promise<void> | undefined
+  /** How long a queued caller waits for a free connection: connectTimeoutMs, as on postgres. */
+  readonly #waitMs: number
+  readonly #max: number
 
   constructor(
     config: PoolOptions,
@@ -66,6 +76,8 @@ export class MysqlPool implements EnginePool {
     private readonly homeDatabase: string | undefined,
   ) {
     this.#pool = createPool(config)
+    this.#waitMs = config.connectTimeout ?? 10_000
+    this.#max = config.connectionLimit ?? 10
     const single = Object.fromEntries(Object.entries(config).filter(([k]) => !POOL_ONLY_OPTIONS.has(k) && k !== 'database'))
     this.#killConfig = Object.freeze(single as ConnectionOptions)
   }
@@ -76,13 +88,24 @@ export class MysqlPool implements EnginePool {
     return this.#withConnection(async (conn) => {
       if (options?.schema === undefined) return this.#run<R>(conn, sql, params, options?.signal, options?.rowMode)
       return this.#inDatabase(conn, options.schema, () => this.#run<R>(conn, sql, params, options.signal, options.rowMode))
-    })
+    }, options?.signal)
   }
 
   async transaction<T>(fn: (tx: EngineTransaction) => Promise<T>, options?: TransactionOptions): Promise<T> {
+    // Checked before a connection is taken: the level is inlined into SET TRANSACTION below.
+    const level = isolationLevelOf(options)
     return this.#withConnection(async (conn) => {
       const body = async () => {
-        await this.#run(conn, options?.readOnly ? 'START TRANSACTION READ ONLY' : 'START TRANSACTION', [])
+        // Without SESSION or GLOBAL it sets the next transaction only, so the connection is back on
+        // its default when this one ends; START TRANSACTION has to follow at once to be that one.
+        if (level !== undefined) await this.#run(conn, `SET TRANSACTION ISOLATION LEVEL ${level.toUpperCase()}`, [])
+        try {
+          await this.#run(conn, options?.readOnly ? 'START TRANSACTION READ ONLY' : 'START TRANSACTION', [])
+        } catch (err) {
+          // The level set above would still be waiting on the connection, for whoever's transaction came next.
+          if (level !== undefined) this.#discard.add(conn)
+          throw err
+        }
         try {
           const result = await fn(new SavepointTransaction((sql, params, o) => this.#run(conn, sql, params, o?.signal, o?.rowMode)))
           await this.#run(conn, 'COMMIT', [])
@@ -130,7 +153,7 @@ export class MysqlPool implements EnginePool {
   }
 
   stats(): PoolStats {
-    const p = this.#pool.pool as unknown as { _allConnections?: { length: number }; _freeConnections?: { length: number }; _connectionQueue?: { length: number } }
+    const p = this.#core()
     return { total: p._allConnections?.length ?? 0, idle: p._freeConnections?.length ?? 0, waiting: p._connectionQueue?.length ?? 0 }
   }
 
@@ -142,17 +165,13 @@ export class MysqlPool implements EnginePool {
     return this.#closing
   }
 
-  async #withConnection<T>(fn: (conn: PoolConnection) => Promise<T>): Promise<T> {
+  async #withConnection<T>(fn: (conn: PoolConnection) => Promise<T>, signal?: AbortSignal): Promise<T> {
     if (this.#closing) throw new PoolClosedError(`MySQL pool for ${this.target}`)
     this.#inFlight++
     let conn: PoolConnection | undefined
     let broken = false
     try {
-      try {
-        conn = await this.#pool.getConnection()
-      } catch (err) {
-        throw toConnectionError(err, this.target)
-      }
+      conn = await this.#acquire(signal)
       return await fn(conn)
     } catch (err) {
       broken = isConnectionFailure((err as { cause?: unknown }).cause ?? err)
@@ -162,8 +181,103 @@ export class MysqlPool implements EnginePool {
         if (broken || this.#discard.has(conn)) conn.destroy()
         else conn.release()
       }
-      if (--this.#inFlight === 0) for (const wake of this.#idle.splice(0)) wake()
+      this.#leave()
     }
+  }
+
+  #leave(): void {
+    if (--this.#inFlight === 0) for (const wake of this.#idle.splice(0)) wake()
+  }
+
+  /**
+   * Takes a connection. mysql2 queues a caller for as long as every connection stays busy, with
+   * no timeout of its own, so a queued caller races a timer, and its AbortSignal ends the wait
+   * too. mysql2 cannot take a waiter out of its queue: whatever it hands over after the caller
+   * gave up goes straight back to the pool, unused, so no connection is lost and no abandoned
+   * statement runs late.
+   */
+  #acquire(signal: AbortSignal | undefined): Promise<PoolConnection> {
+    // Decided before asking, as mysql2 decides synchronously: a caller given an idle connection
+    // or a new one is not queued, and opening a new one is bounded by mysql2's connectTimeout,
+    // so a server that cannot be reached stays a ConnectionError. A timeout of 0 means no
+    // limit, as it does for mysql2's connectTimeout (and pg's).
+    const bounded = this.#waitMs > 0 && this.#willQueue()
+    const pending = this.#pool.getConnection()
+    if (!bounded && signal === undefined) {
+      // The common case pays for no timer and no extra promise.
+      return pending.catch((err: unknown) => {
+        throw toConnectionError(err, this.target)
+      })
+    }
+    return new Promise<PoolConnection>((resolve, reject) => {
+      let settled = false
+      const settle = (): boolean => {
+        if (settled) return false
+        settled = true
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+        return true
+      }
+      const giveUp = (err: unknown) => {
+        if (!settle()) return
+        // In flight until mysql2 lets go of it (counted before the caller's own count drops):
+        // close() must not end the pool under a connection still being opened for it.
+        this.#inFlight++
+        pending
+          .then((conn) => conn.release())
+          // A late failure to connect has no caller left to tell: it already has its error.
+          .catch(() => {})
+          .finally(() => this.#leave())
+        reject(err)
+      }
+      const onAbort = () => {
+        try {
+          throwIfAborted(signal)
+        } catch (err) {
+          giveUp(err)
+        }
+      }
+      const timer = bounded ? setTimeout(() => giveUp(this.#waitError()), this.#waitMs) : undefined
+      signal?.addEventListener('abort', onAbort, { once: true })
+      if (signal?.aborted) onAbort()
+      pending.then(
+        (conn) => {
+          if (settle()) resolve(conn)
+        },
+        (err: unknown) => {
+          if (settle()) reject(toConnectionError(err, this.target))
+        },
+      )
+    })
+  }
+
+  /**
+   * Why a queued caller's wait ran out. Only a pool whose every connection is open and busy is
+   * exhausted; while one is still being opened the caller is waiting on the server, which is
+   * how pg-pool (and so the postgres engine) reports it too.
+   */
+  #waitError(): SwitchyardError {
+    if (this.#stillOpening()) return toConnectionError(new Error(`timeout: no connection to the server opened within ${this.#waitMs} ms`), this.target)
+    return new PoolExhaustedError(this.target, this.#max, this.#waitMs)
+  }
+
+  /** Whether mysql2 will queue the next getConnection: no idle connection and no room to open one. */
+  #willQueue(): boolean {
+    const core = this.#core()
+    // Internals gone (another mysql2 version): assume the worst, so the wait stays bounded.
+    if (!core._allConnections || !core._freeConnections) return true
+    return core._freeConnections.length === 0 && core._allConnections.length >= this.#max
+  }
+
+  #stillOpening(): boolean {
+    const all = this.#core()._allConnections
+    if (!all?.get) return false
+    for (let i = 0; i < all.length; i++) if (all.get(i)?.authorized !== true) return true
+    return false
+  }
+
+  #core(): CorePoolState {
+    return this.#pool.pool as unknown as CorePoolState
   }
 
   /** Runs `fn` with `database` selected, then puts the connection back where it was. */

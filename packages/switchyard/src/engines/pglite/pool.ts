@@ -4,6 +4,7 @@ import type {
   EngineCapabilities,
   EnginePool,
   EngineTransaction,
+  IsolationLevel,
   PoolStats,
   QueryOptions,
   QueryResult,
@@ -12,7 +13,7 @@ import type {
   TableInfo,
   TransactionOptions,
 } from '../types.js'
-import { SavepointTransaction, attachRollbackError, quoteWith, throwIfAborted } from '../shared/transaction.js'
+import { SavepointTransaction, attachRollbackError, isolationLevelOf, quoteWith, throwIfAborted } from '../shared/transaction.js'
 import { localSearchPath } from '../../schema/search-path.js'
 import { toConnectionError, toQueryError } from './errors.js'
 import { introspectPglite, pgTypeName, postgresSchemas } from './introspect.js'
@@ -76,13 +77,22 @@ export class PglitePool implements EnginePool {
   }
 
   transaction<T>(fn: (tx: EngineTransaction) => Promise<T>, options?: TransactionOptions): Promise<T> {
+    let level: IsolationLevel | undefined
+    try {
+      // Checked before the database is opened or the transaction queued: the level is inlined into SQL.
+      level = isolationLevelOf(options)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    // PGlite sends its own plain BEGIN; SET TRANSACTION is as good while no statement has run in it yet.
+    const modes = [level !== undefined && `ISOLATION LEVEL ${level.toUpperCase()}`, options?.readOnly && 'READ ONLY'].filter(Boolean)
     return this.#track(async (db) => {
       // PGlite rolls back by itself, but a failed ROLLBACK there replaces the body's error; we
       // roll back first so the caller always gets the error that caused it.
       let body: { readonly error: unknown } | undefined
       try {
         return await db.transaction(async (raw) => {
-          if (options?.readOnly) await run(raw, 'SET TRANSACTION READ ONLY', [])
+          if (modes.length > 0) await run(raw, `SET TRANSACTION ${modes.join(', ')}`, [])
           // Validated names, pg_catalog first and pg_temp last (see localSearchPath); local to this transaction.
           const searchPath = options?.searchPath ?? (options?.schema !== undefined ? [options.schema] : undefined)
           if (searchPath !== undefined) await run(raw, `select set_config('search_path', $1, true)`, [localSearchPath(searchPath)])

@@ -13,7 +13,7 @@ import type {
   TableInfo,
   TransactionOptions,
 } from '../types.js'
-import { SavepointTransaction, attachRollbackError, quoteWith, throwIfAborted } from '../shared/transaction.js'
+import { SavepointTransaction, attachRollbackError, isolationLevelOf, quoteWith, throwIfAborted } from '../shared/transaction.js'
 import { localSearchPath } from '../../schema/search-path.js'
 import { isConnectionFailure, toConnectionError, toQueryError } from './errors.js'
 import { introspectPostgres, pgTypeName, postgresSchemas } from './introspect.js'
@@ -61,6 +61,23 @@ class PgQueryResult<R> implements QueryResult<R> {
 function toResult<R>(res: PgResult | PgResult[]): QueryResult<R> {
   // A simple-protocol string of several statements yields one result each; the last one is the answer.
   return new PgQueryResult<R>(Array.isArray(res) ? res[res.length - 1]! : res)
+}
+
+/** What a connected pg client knows of its backend: enough to send it a cancel request. Not in pg's types. */
+interface BackendKey {
+  readonly processID?: number
+  readonly secretKey?: number
+  readonly host: string
+  readonly port: number
+}
+
+/** pg's protocol connection, used bare for the one-message cancel request; its types leave these out. */
+interface CancelConnection {
+  readonly stream: { destroy(): void }
+  connect(portOrPath: number | string, host?: string): void
+  cancel(processID: number, secretKey: number): void
+  on(event: 'error' | 'end', listener: () => void): void
+  once(event: 'connect', listener: () => void): void
 }
 
 export class PostgresPool implements EnginePool {
@@ -141,10 +158,15 @@ export class PostgresPool implements EnginePool {
   }
 
   async transaction<T>(fn: (tx: EngineTransaction) => Promise<T>, options?: TransactionOptions): Promise<T> {
+    // Checked before a connection is taken: the level is inlined into BEGIN below.
+    const level = isolationLevelOf(options)
     const client = await this.#connect()
     let broken: Error | undefined
     try {
-      const begin = options?.readOnly ? 'BEGIN READ ONLY' : 'BEGIN'
+      // The modes go on BEGIN itself: PostgreSQL takes them only before the transaction's first
+      // statement (set_config below is one), and they end with the transaction.
+      const modes = [level !== undefined && `ISOLATION LEVEL ${level.toUpperCase()}`, options?.readOnly && 'READ ONLY'].filter(Boolean)
+      const begin = modes.length > 0 ? `BEGIN ${modes.join(', ')}` : 'BEGIN'
       const searchPath = options?.searchPath ?? (options?.schema !== undefined ? [options.schema] : undefined)
       // Local to this transaction: the search path is gone at COMMIT/ROLLBACK, never left on the pooled connection.
       // localSearchPath validates every name and puts pg_temp last, so no temporary table can shadow a tenant's.
@@ -245,16 +267,34 @@ export class PostgresPool implements EnginePool {
     client.release(broken)
   }
 
-  async #cancelBackend(pid: number): Promise<void> {
-    const c = new pg.Client(this.#config)
-    try {
-      await c.connect()
-      await c.query('select pg_cancel_backend($1)', [pid])
-    } catch {
-      // The statement may already be over; nothing to cancel.
-    } finally {
-      await c.end().catch(() => {})
-    }
+  /**
+   * Cancels what `client`'s backend is running with PostgreSQL's own cancel request (what libpq's
+   * PQcancel sends): a fresh socket carrying the backend's pid and secret key, served with no
+   * login and no backend start-up, so it lands within about a round trip. (A full connection
+   * running pg_cancel_backend cost a backend start-up, long enough on a busy host for short
+   * statements to finish first, and behind a pooler such as PgBouncer, which routes a cancel
+   * request by its key, it would reach some other server process.) Settles once the server has
+   * closed the socket, by which time it has signalled the backend; never rejects, because a
+   * statement that is already over has nothing to cancel.
+   */
+  #cancelBackend(client: pg.PoolClient): Promise<void> {
+    const { processID, secretKey, host, port } = client as unknown as BackendKey
+    if (processID === undefined || secretKey === undefined) return Promise.resolve()
+    return new Promise<void>((resolve) => {
+      const con = new pg.Connection() as unknown as CancelConnection
+      // A server that never answers must not hold the pooled connection (released after this) forever.
+      const timer = setTimeout(() => con.stream.destroy(), this.#config.connectionTimeoutMillis || 10_000)
+      const done = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+      con.on('error', done)
+      con.on('end', done)
+      con.once('connect', () => con.cancel(processID, secretKey))
+      // A host starting with '/' is a Unix-socket directory, as in libpq.
+      if (host.startsWith('/')) con.connect(`${host}/.s.PGSQL.${port}`)
+      else con.connect(port, host)
+    })
   }
 
   async #connect(): Promise<pg.PoolClient> {
@@ -279,8 +319,7 @@ export class PostgresPool implements EnginePool {
     const onAbort = () => {
       // Cancel on the server from a separate connection (not a pool slot, which may all be
       // busy); the statement fails with 57014 and the connection stays usable.
-      const pid = (client as unknown as { processID?: number }).processID
-      if (pid !== undefined) this.#cancels.set(client, this.#cancelBackend(pid))
+      this.#cancels.set(client, this.#cancelBackend(client))
     }
     signal?.addEventListener('abort', onAbort, { once: true })
     try {

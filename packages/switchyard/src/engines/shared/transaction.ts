@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
-import { QueryCancelledError, RollbackFailedError } from '../../errors.js'
-import type { EngineTransaction, QueryOptions, QueryResult, Row } from '../types.js'
+import { ConfigurationError, QueryCancelledError, RollbackFailedError } from '../../errors.js'
+import type { EngineTransaction, IsolationLevel, QueryOptions, QueryResult, Row, TransactionOptions } from '../types.js'
 
 /** Runs one statement on the transaction's connection. */
 export type RunStatement = <R = Row>(sql: string, params: readonly unknown[], options?: QueryOptions) => Promise<QueryResult<R>>
@@ -65,6 +65,23 @@ export class SavepointTransaction implements EngineTransaction {
       done()
     }
   }
+}
+
+const ISOLATION_LEVELS: ReadonlySet<unknown> = new Set<IsolationLevel>(['read uncommitted', 'read committed', 'repeatable read', 'serializable'])
+
+/**
+ * The isolation level a transaction asks for, checked. Engines inline it into SQL, and a
+ * caller outside TypeScript's reach (JSON, a Kysely setting) can pass anything: only the four
+ * standard spellings get through. Engines call this before taking a connection.
+ */
+export function isolationLevelOf(options: TransactionOptions | undefined): IsolationLevel | undefined {
+  const level: unknown = options?.isolationLevel
+  if (level === undefined) return undefined
+  if (!ISOLATION_LEVELS.has(level)) {
+    const shown = typeof level === 'string' ? `'${level}'` : String(level)
+    throw new ConfigurationError(`Unknown transaction isolationLevel ${shown}: use one of ${[...ISOLATION_LEVELS].map((l) => `'${String(l)}'`).join(', ')}`)
+  }
+  return level as IsolationLevel
 }
 
 /** Quotes an identifier with the given quote character, doubling any embedded one. */

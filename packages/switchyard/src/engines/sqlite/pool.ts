@@ -15,7 +15,7 @@ import type {
   TableInfo,
   TransactionOptions,
 } from '../types.js'
-import { SavepointTransaction, quoteWith, throwIfAborted } from '../shared/transaction.js'
+import { SavepointTransaction, isolationLevelOf, quoteWith, throwIfAborted } from '../shared/transaction.js'
 import { Lru } from '../../util/lru.js'
 import { toConnectionError, toQueryError } from './errors.js'
 import { SQLITE_HOME_ALIAS } from './home.js'
@@ -192,6 +192,13 @@ export class SqlitePool implements EnginePool {
    * as {@link SQLITE_HOME_ALIAS}, so one transaction can write both.
    */
   transaction<T>(fn: (tx: EngineTransaction) => Promise<T>, options?: TransactionOptions): Promise<T> {
+    try {
+      // Checked like every engine's, then nothing to do: SQLite transactions are always
+      // serializable, which satisfies any level asked for.
+      isolationLevelOf(options)
+    } catch (err) {
+      return Promise.reject(err)
+    }
     if (options?.schema !== undefined) return this.#scopedTransaction(fn, options.schema)
     return this.#exclusive(async (db) => {
       // One connection keeps the transaction atomic: schema files it names are attached to the
