@@ -19,34 +19,6 @@ export async function runRound(op, { clients, ms, nextArg }) {
   return { latencies, ms }
 }
 
-/**
- * Like {@link runRound} at a fixed offered load: `rate` operations per second in all, spread
- * evenly over `clients` loops, each of which starts its next operation on schedule, or at once
- * when the previous one ran late. Paced as autocannon's `overallRate` paces its connections, so a
- * paced round here and a paced autocannon run put the same load on their targets. Latency is
- * timed from each operation's actual start, as autocannon times it.
- */
-export async function runPaced(op, { clients, ms, rate, nextArg }) {
-  const latencies = []
-  const start = performance.now()
-  const deadline = start + ms
-  const interval = (clients * 1000) / rate
-  let i = 0
-  await Promise.all(
-    Array.from({ length: clients }, async (_, k) => {
-      for (let due = start + (k * 1000) / rate; due < deadline; due += interval) {
-        const wait = due - performance.now()
-        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
-        const arg = nextArg(i++)
-        const t0 = performance.now()
-        await op(arg)
-        latencies.push(performance.now() - t0)
-      }
-    }),
-  )
-  return { latencies, ms }
-}
-
 export function percentile(sorted, p) {
   if (sorted.length === 0) return NaN
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
