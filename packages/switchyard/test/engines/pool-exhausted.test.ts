@@ -11,6 +11,7 @@ import {
   MYSQL_PORT,
   MYSQL_USER,
   serviceAvailable,
+  pgAdmin,
   type TempDatabase,
 } from '../../../../test-support/services.js'
 
@@ -92,6 +93,110 @@ describe.skipIf(!ok)('postgres: a busy pool is not a dead server', () => {
       expect(rows).toEqual([{ one: 1 }])
     } finally {
       await pool.close()
+    }
+  })
+
+  /** A pool of one whose only client is held in an open transaction until `release` is called. */
+  async function heldPool(connectTimeoutMs: number) {
+    const pool = postgres({ connectionString: db.connectionString, max: 1, connectTimeoutMs }).createPool()
+    let release!: () => void
+    const held = new Promise<void>((r) => (release = r))
+    let holding!: () => void
+    const isHolding = new Promise<void>((r) => (holding = r))
+    const holder = pool.transaction(async (tx) => {
+      await tx.query('select 1')
+      holding()
+      await held
+    })
+    await isHolding
+    return { pool, release, holder }
+  }
+
+  it('a waiter whose signal fires in the queue leaves at once, never runs its statement, and the pool loses no client to it', async () => {
+    const setup = postgres({ connectionString: db.connectionString, max: 1 }).createPool()
+    await setup.query('create table if not exists waiters (v int)')
+    await setup.close()
+
+    const { pool, release, holder } = await heldPool(5000)
+    try {
+      const controller = new AbortController()
+      const plain = settledWithin(pool.query('insert into waiters values (1)', [], { signal: controller.signal }), 3000)
+      // A per-statement schema runs in a transaction of its own: its wait ends on the signal too.
+      const scoped = settledWithin(pool.query('insert into waiters values (2)', [], { schema: 'public', signal: controller.signal }), 3000)
+      // Not aborted: still served once the held client comes back.
+      const patient = pool.query('insert into waiters values (3)', [], { signal: new AbortController().signal })
+      await sleep(100)
+      expect(pool.stats()).toEqual({ total: 1, idle: 0, waiting: 3 })
+
+      const abortedAt = Date.now()
+      controller.abort(new Error('user went away'))
+      // Leaves the queue when its signal fires, not when the client comes free or the 5 s wait runs out.
+      for (const err of [await plain, await scoped]) {
+        expect(err).toBeInstanceOf(QueryCancelledError)
+        expect(err).toMatchObject({ code: 'QUERY_CANCELLED', cause: { message: 'user went away' } })
+      }
+      expect(Date.now() - abortedAt).toBeLessThan(400)
+
+      release()
+      await holder
+      await patient
+      // pg-pool still hands the freed client to both abandoned waiters; each gives it straight back.
+      await vi.waitFor(() => expect(pool.stats()).toEqual({ total: 1, idle: 1, waiting: 0 }), { timeout: 2000 })
+      const burst = await Promise.all(Array.from({ length: 20 }, (_, i) => pool.query<{ n: number }>('select $1::int as n', [i])))
+      expect(burst.map((r) => r.rows[0]?.n)).toEqual(Array.from({ length: 20 }, (_, i) => i))
+      expect(pool.stats()).toEqual({ total: 1, idle: 1, waiting: 0 })
+
+      await sleep(200)
+      const { rows } = await pool.query<{ v: number }>('select v from waiters order by v')
+      expect(rows).toEqual([{ v: 3 }])
+    } finally {
+      release()
+      expect(await settledWithin(pool.close(), 3000)).toBeUndefined()
+    }
+  })
+
+  it('close() with an abandoned waiter still queued resolves once the busy client is back, leaving no connection open', async () => {
+    const openHere = () =>
+      pgAdmin(async (c) => {
+        const { rows } = await c.query<{ n: string }>('select count(*) as n from pg_stat_activity where datname = $1', [db.name])
+        return Number(rows[0]?.n)
+      })
+    const { pool, release, holder } = await heldPool(5000)
+    try {
+      const controller = new AbortController()
+      const aborted = settledWithin(pool.query('select 1', [], { signal: controller.signal }), 3000)
+      await sleep(50)
+      controller.abort()
+      expect(await aborted).toMatchObject({ code: 'QUERY_CANCELLED' })
+
+      const closing = settledWithin(pool.close(), 3000)
+      await expect(pool.query('select 1')).rejects.toBeInstanceOf(PoolClosedError)
+      await sleep(100)
+      release()
+      await holder
+      expect(await closing).toBeUndefined()
+      await vi.waitFor(async () => expect(await openHere()).toBe(0), { timeout: 3000 })
+    } finally {
+      release()
+      await pool.close()
+    }
+  })
+
+  it('a signal that fires while a new connection is still being opened ends the wait too', async () => {
+    const pool = postgres({ host: '127.0.0.1', port: blackHolePort, database: 'postgres', user: 'postgres', max: 1, connectTimeoutMs: 1000 }).createPool()
+    try {
+      const controller = new AbortController()
+      const aborted = settledWithin(pool.query('select 1', [], { signal: controller.signal }), 3000)
+      await sleep(100)
+      const abortedAt = Date.now()
+      controller.abort()
+      expect(await aborted).toMatchObject({ code: 'QUERY_CANCELLED' })
+      expect(Date.now() - abortedAt).toBeLessThan(400)
+      // The attempt it abandoned still times out on its own, and the pool keeps its shape.
+      expect(await settledWithin(pool.query('select 1'), 3000)).toMatchObject({ code: 'CONNECTION_TIMEOUT' })
+      await vi.waitFor(() => expect(pool.stats()).toEqual({ total: 0, idle: 0, waiting: 0 }), { timeout: 3000 })
+    } finally {
+      expect(await settledWithin(pool.close(), 3000)).toBeUndefined()
     }
   })
 

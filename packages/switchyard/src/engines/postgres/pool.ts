@@ -105,10 +105,11 @@ export class PostgresPool implements EnginePool {
 
   query<R = Row>(sql: string, params: readonly unknown[] = [], options?: QueryOptions): Promise<QueryResult<R>> {
     if (options?.schema !== undefined || options?.searchPath !== undefined) {
-      return this.transaction((tx) => tx.query<R>(sql, params, { signal: options.signal, rowMode: options.rowMode }), {
-        schema: options.schema,
-        searchPath: options.searchPath,
-      })
+      return this.#transaction(
+        (tx) => tx.query<R>(sql, params, { signal: options.signal, rowMode: options.rowMode }),
+        { schema: options.schema, searchPath: options.searchPath },
+        options.signal,
+      )
     }
     if (options?.signal) return this.#queryCancellable<R>(sql, params, options.signal, options.rowMode)
     if (this.#closing) return Promise.reject(this.#closedError())
@@ -144,8 +145,7 @@ export class PostgresPool implements EnginePool {
   }
 
   async #queryCancellable<R>(sql: string, params: readonly unknown[], signal: AbortSignal, rowMode: RowMode | undefined): Promise<QueryResult<R>> {
-    throwIfAborted(signal)
-    const client = await this.#connect()
+    const client = await this.#connectOrAbort(signal)
     let broken: Error | undefined
     try {
       return await this.#run<R>(client, sql, params, signal, rowMode)
@@ -157,10 +157,15 @@ export class PostgresPool implements EnginePool {
     }
   }
 
-  async transaction<T>(fn: (tx: EngineTransaction) => Promise<T>, options?: TransactionOptions): Promise<T> {
+  transaction<T>(fn: (tx: EngineTransaction) => Promise<T>, options?: TransactionOptions): Promise<T> {
+    return this.#transaction(fn, options, undefined)
+  }
+
+  /** `signal`: a per-statement schema's statement, whose caller may give up while waiting for the client. */
+  async #transaction<T>(fn: (tx: EngineTransaction) => Promise<T>, options: TransactionOptions | undefined, signal: AbortSignal | undefined): Promise<T> {
     // Checked before a connection is taken: the level is inlined into BEGIN below.
     const level = isolationLevelOf(options)
-    const client = await this.#connect()
+    const client = await (signal === undefined ? this.#connect() : this.#connectOrAbort(signal))
     let broken: Error | undefined
     try {
       // The modes go on BEGIN itself: PostgreSQL takes them only before the transaction's first
@@ -300,18 +305,67 @@ export class PostgresPool implements EnginePool {
   async #connect(): Promise<pg.PoolClient> {
     if (this.#closing) throw this.#closedError()
     try {
-      const client = await this.#pool.connect()
-      // pg.Pool listens for errors only on idle clients. A checked-out client whose server
-      // goes away (idle in a transaction, say) would emit an unhandled 'error' and kill the
-      // process; the failure reaches the caller through its statement instead.
-      if (!this.#guarded.has(client)) {
-        this.#guarded.add(client)
-        client.on('error', () => {})
-      }
-      return client
+      return this.#guard(await this.#pool.connect())
     } catch (err) {
       throw this.#connectionError(err)
     }
+  }
+
+  /**
+   * Takes a client for a caller whose AbortSignal ends the wait: in pg-pool's queue behind busy
+   * clients, or while a new connection is opened. pg-pool cannot take a waiter out of its queue
+   * (only its own connect timeout does), so the caller stops waiting and whatever pg-pool hands
+   * over afterwards goes straight back, unused: no client is lost and the abandoned statement
+   * never runs late. close() needs no count of its own for it: the client is in pg-pool's list
+   * until released, and pg.Pool.end waits for that list to empty (and serves no waiter once ending).
+   */
+  #connectOrAbort(signal: AbortSignal): Promise<pg.PoolClient> {
+    // Before anything is asked of the pool (and before a closed pool is reported, as on every
+    // engine): an aborted caller must not open a connection.
+    try {
+      throwIfAborted(signal)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    if (this.#closing) return Promise.reject(this.#closedError())
+    return new Promise<pg.PoolClient>((resolve, reject) => {
+      let waiting = true
+      const onAbort = () => {
+        waiting = false
+        try {
+          throwIfAborted(signal)
+        } catch (err) {
+          reject(err)
+        }
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      // The callback form: a late client is handed back in the same tick pg-pool hands it over,
+      // so the next waiter in the queue is served at once.
+      this.#pool.connect((err, client, done) => {
+        if (!waiting) {
+          // A late failure to connect has no caller left to tell: it already has its error.
+          if (client) done()
+          return
+        }
+        waiting = false
+        signal.removeEventListener('abort', onAbort)
+        if (err || !client) reject(this.#connectionError(err))
+        else resolve(this.#guard(client))
+      })
+    })
+  }
+
+  /**
+   * pg.Pool listens for errors only on idle clients. A checked-out client whose server goes
+   * away (idle in a transaction, say) would emit an unhandled 'error' and kill the process;
+   * the failure reaches the caller through its statement instead.
+   */
+  #guard(client: pg.PoolClient): pg.PoolClient {
+    if (!this.#guarded.has(client)) {
+      this.#guarded.add(client)
+      client.on('error', () => {})
+    }
+    return client
   }
 
   async #run<R>(client: pg.PoolClient, sql: string, params: readonly unknown[], signal?: AbortSignal, rowMode?: RowMode): Promise<QueryResult<R>> {
