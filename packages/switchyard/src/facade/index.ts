@@ -30,4 +30,4 @@ export { Switchyard }
 export { TransactionScope } from './transaction-scope.js'
 export type { CompoundResult } from './compound.js'
 export type { Values } from './sql-builder.js'
-export type { Executor, RoutedResult, RoutedTransactionOptions, SchemaApplier, StatementOptions, SwitchyardOptions, TransactionExecutor, TransactionModes } from './types.js'
+export type { Executor, RoutedResult, RoutedTransactionOptions, SchemaApplier, SchemaRunOptions, StatementOptions, StatementQueryOptions, SwitchyardOptions, TransactionExecutor, TransactionModes } from './types.js'

@@ -18,14 +18,16 @@ import { routedKysely, type RoutedKyselyOptions } from '../kysely/index.js'
 import type { Kysely, KyselyPlugin } from 'kysely'
 import { tenantSchemaPlugin } from '../schema/kysely-plugin.js'
 import { validateSchemaName } from '../schema/schema-name.js'
-import type { Executor, RoutedResult, RoutedTransactionOptions, SchemaApplier, StatementOptions, SwitchyardOptions, TenancyOptions, TransactionModes } from './types.js'
+import type { Executor, RoutedResult, RoutedTransactionOptions, SchemaApplier, SchemaRunOptions, StatementOptions, StatementQueryOptions, SwitchyardOptions, TenancyOptions, TransactionModes } from './types.js'
 
 interface Route {
   readonly alias: string
   readonly reason: RouteReason
 }
 
-const NO_OPTIONS: { signal?: AbortSignal } = Object.freeze({})
+const NO_OPTIONS: SchemaRunOptions = Object.freeze({})
+/** The default for a statement called without options: shared, so the call allocates nothing. */
+const NO_STATEMENT_OPTIONS: StatementOptions = Object.freeze({})
 
 /**
  * The routed entry point: every read asks `dbForRead`, every write `dbForWrite`, raw
@@ -116,7 +118,7 @@ export class Switchyard implements Executor {
    * const { rows, alias } = await sy.read('select * from orders where id = $1', [1], { model: 'orders' })
    * ```
    */
-  read<R = Row>(sql: string, params: readonly unknown[] = [], options: StatementOptions = {}): Promise<RoutedResult<R>> {
+  read<R = Row>(sql: string, params: readonly unknown[] = [], options: StatementOptions = NO_STATEMENT_OPTIONS): Promise<RoutedResult<R>> {
     // Routers and onRoute are user code: whatever they throw must reject, not throw.
     try {
       const { context: ctx, token } = currentRouteScope()
@@ -136,7 +138,7 @@ export class Switchyard implements Executor {
    * await sy.write('update orders set paid = true where id = $1', [1], { model: 'orders' })
    * ```
    */
-  write<R = Row>(sql: string, params: readonly unknown[] = [], options: StatementOptions = {}): Promise<RoutedResult<R>> {
+  write<R = Row>(sql: string, params: readonly unknown[] = [], options: StatementOptions = NO_STATEMENT_OPTIONS): Promise<RoutedResult<R>> {
     try {
       const { context: ctx, token } = currentRouteScope()
       const model = this.#models.get(options.model)
@@ -157,7 +159,7 @@ export class Switchyard implements Executor {
    * await sy.query('with d as (delete from carts returning *) select * from d') // dbForWrite
    * ```
    */
-  query<R = Row>(sql: string, params: readonly unknown[] = [], options: StatementOptions = {}): Promise<RoutedResult<R>> {
+  query<R = Row>(sql: string, params: readonly unknown[] = [], options: StatementOptions = NO_STATEMENT_OPTIONS): Promise<RoutedResult<R>> {
     try {
       const { context: ctx, token } = currentRouteScope()
       const model = this.#models.get(options.model)
@@ -369,29 +371,31 @@ export class Switchyard implements Executor {
   #run<R>(route: Route, kind: StatementKind, model: ModelMeta, ctx: RouteContext, token: object | undefined, sql: string, params: readonly unknown[], options: StatementOptions): Promise<RoutedResult<R>> {
     let schema: SchemaRoute | undefined
     let lease: PoolLease | undefined
+    let query: StatementQueryOptions | undefined
     try {
       schema = this.#schemaRoute(model, ctx)
       if (this.#onRoute) this.#onRoute({ alias: route.alias, kind, reason: route.reason, model, ...(schema !== undefined ? { schema: schema.schema } : {}) })
       const pinned = this.pools.pinnedPool(route.alias)
-      if (pinned) return this.#executePinned<R>(pinned, kind, token, sql, params, schema, options.signal)
+      query = queryOptionsOf(options)
+      if (pinned) return this.#executePinned<R>(pinned, kind, token, sql, params, schema, query)
       lease = this.pools.tryAcquire(route.alias)
     } catch (err) {
       return Promise.reject(err)
     }
     // Written with then() rather than async/await: this is the per-statement hot path and
     // every async frame costs microtask turns that show at tens of thousands of statements/s.
-    if (lease) return this.#execute<R>(lease, kind, token, sql, params, schema, options.signal)
-    return this.pools.acquire(route.alias).then((l) => this.#execute<R>(l, kind, token, sql, params, schema, options.signal))
+    if (lease) return this.#execute<R>(lease, kind, token, sql, params, schema, query)
+    return this.pools.acquire(route.alias).then((l) => this.#execute<R>(l, kind, token, sql, params, schema, query))
   }
 
   /** A configured alias's pool: no lease object, and a read settles through shared functions. */
-  #executePinned<R>(pinned: PinnedPool, kind: StatementKind, token: object | undefined, sql: string, params: readonly unknown[], schema: SchemaRoute | undefined, signal: AbortSignal | undefined): Promise<RoutedResult<R>> {
+  #executePinned<R>(pinned: PinnedPool, kind: StatementKind, token: object | undefined, sql: string, params: readonly unknown[], schema: SchemaRoute | undefined, query: StatementQueryOptions | undefined): Promise<RoutedResult<R>> {
     let settle = this.#settlers.get(pinned.alias)
     if (!settle) this.#settlers.set(pinned.alias, (settle = settlers(pinned)))
     pinned.enter()
     let pending: Promise<QueryResult<R>>
     try {
-      pending = this.#start<R>(pinned.pool, sql, params, schema, signal)
+      pending = this.#start<R>(pinned.pool, sql, params, schema, query)
     } catch (err) {
       pinned.leave()
       return Promise.reject(err)
@@ -406,16 +410,16 @@ export class Switchyard implements Executor {
     return pending.then(settle.done<R>, settle.failed)
   }
 
-  #start<R>(pool: EnginePool, sql: string, params: readonly unknown[], schema: SchemaRoute | undefined, signal: AbortSignal | undefined): Promise<QueryResult<R>> {
-    if (schema === undefined) return pool.query<R>(sql, params, signal ? { signal } : undefined)
-    const options = schema.strategy ? { signal, strategy: schema.strategy } : signal ? { signal } : NO_OPTIONS
+  #start<R>(pool: EnginePool, sql: string, params: readonly unknown[], schema: SchemaRoute | undefined, query: StatementQueryOptions | undefined): Promise<QueryResult<R>> {
+    if (schema === undefined) return pool.query<R>(sql, params, query)
+    const options: SchemaRunOptions = schema.strategy ? { signal: query?.signal, rowMode: query?.rowMode, strategy: schema.strategy } : (query ?? NO_OPTIONS)
     return this.#applier().run<R>(pool, sql, params, schema.schema, options)
   }
 
-  #execute<R>(lease: PoolLease, kind: StatementKind, token: object | undefined, sql: string, params: readonly unknown[], schema: SchemaRoute | undefined, signal: AbortSignal | undefined): Promise<RoutedResult<R>> {
+  #execute<R>(lease: PoolLease, kind: StatementKind, token: object | undefined, sql: string, params: readonly unknown[], schema: SchemaRoute | undefined, query: StatementQueryOptions | undefined): Promise<RoutedResult<R>> {
     let pending: Promise<QueryResult<R>>
     try {
-      pending = this.#start<R>(lease.pool, sql, params, schema, signal)
+      pending = this.#start<R>(lease.pool, sql, params, schema, query)
     } catch (err) {
       lease.release()
       return Promise.reject(err)
@@ -484,6 +488,16 @@ export class Switchyard implements Executor {
     // Set in the constructor whenever a router implements schemaFor.
     return this.#schemas!
   }
+}
+
+/**
+ * What of the caller's options the engine sees. A fresh object, so nothing else a caller's
+ * object carries (a `schema` from untyped code) reaches the engine; `undefined` when there is
+ * nothing to carry, so the default path allocates nothing.
+ */
+function queryOptionsOf(options: StatementOptions): StatementQueryOptions | undefined {
+  const { signal, rowMode } = options
+  return signal === undefined && rowMode === undefined ? undefined : { signal, rowMode }
 }
 
 interface Settlers {

@@ -3,7 +3,7 @@ import type { PoolLease } from '../pools/pool-registry.js'
 import { getOrCreate, updateOrCreate, type CompoundResult, type CompoundTarget } from './compound.js'
 import type { Values } from './sql-builder.js'
 import { RoutedQueryResult } from './routed-result.js'
-import type { RoutedResult, SchemaApplier, StatementOptions, TransactionExecutor } from './types.js'
+import type { RoutedResult, SchemaApplier, StatementOptions, StatementQueryOptions, TransactionExecutor } from './types.js'
 
 /**
  * The `tx` handed to `sy.transaction(fn)`: every terminal runs on the transaction's single
@@ -21,16 +21,16 @@ export class TransactionScope implements TransactionExecutor {
     this.alias = lease.alias
   }
 
-  read<R = Row>(sql: string, params: readonly unknown[] = [], _options?: StatementOptions): Promise<RoutedResult<R>> {
-    return this.#run<R>(sql, params)
+  read<R = Row>(sql: string, params: readonly unknown[] = [], options?: StatementOptions): Promise<RoutedResult<R>> {
+    return this.#run<R>(sql, params, rowModeOf(options))
   }
 
-  write<R = Row>(sql: string, params: readonly unknown[] = [], _options?: StatementOptions): Promise<RoutedResult<R>> {
-    return this.#run<R>(sql, params)
+  write<R = Row>(sql: string, params: readonly unknown[] = [], options?: StatementOptions): Promise<RoutedResult<R>> {
+    return this.#run<R>(sql, params, rowModeOf(options))
   }
 
-  async query<R = Row>(sql: string, params: readonly unknown[] = [], _options?: StatementOptions): Promise<RoutedResult<R>> {
-    return this.#run<R>(sql, params)
+  async query<R = Row>(sql: string, params: readonly unknown[] = [], options?: StatementOptions): Promise<RoutedResult<R>> {
+    return this.#run<R>(sql, params, rowModeOf(options))
   }
 
   /** Nested transaction: a savepoint on the same connection. */
@@ -49,7 +49,7 @@ export class TransactionScope implements TransactionExecutor {
   /** Inside a transaction, atomic steps are savepoints and checks see the transaction's own writes. */
   compoundTarget(): CompoundTarget {
     const pool = this.lease.pool
-    const db = { query: <R = Row>(sql: string, params?: readonly unknown[]) => this.#run<R>(sql, params ?? []) }
+    const db = { query: <R = Row>(sql: string, params?: readonly unknown[], options?: StatementQueryOptions) => this.#run<R>(sql, params ?? [], rowModeOf(options)) }
     return {
       capabilities: pool.capabilities,
       quoteIdentifier: (n) => pool.quoteIdentifier(n),
@@ -66,17 +66,23 @@ export class TransactionScope implements TransactionExecutor {
     const schema = this.schema
     const pool = this.lease.pool
     const scoped: EngineTransaction = {
-      query: (sql, params = []) => applier.runInTransaction(inner, pool, sql, params, schema),
+      query: (sql, params = [], options) => applier.runInTransaction(inner, pool, sql, params, schema, rowModeOf(options)),
       transaction: (fn) => inner.transaction((nested) => fn(this.#scoped(nested))),
     }
     return scoped
   }
 
-  async #run<R>(sql: string, params: readonly unknown[]): Promise<RoutedResult<R>> {
+  async #run<R>(sql: string, params: readonly unknown[], query: StatementQueryOptions | undefined): Promise<RoutedResult<R>> {
     const result: QueryResult<R> =
       this.schema !== undefined && this.applier
-        ? await this.applier.runInTransaction<R>(this.tx, this.lease.pool, sql, params, this.schema)
-        : await this.tx.query<R>(sql, params)
+        ? await this.applier.runInTransaction<R>(this.tx, this.lease.pool, sql, params, this.schema, query)
+        : await this.tx.query<R>(sql, params, query)
     return new RoutedQueryResult<R>(result, this.alias)
   }
+}
+
+/** The row shape for the transaction's connection; `undefined` when none is asked for, so the default path allocates nothing. */
+function rowModeOf(options: StatementQueryOptions | undefined): StatementQueryOptions | undefined {
+  const rowMode = options?.rowMode
+  return rowMode === undefined ? undefined : { rowMode }
 }

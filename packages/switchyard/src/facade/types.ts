@@ -1,4 +1,4 @@
-import type { EnginePool, EngineSpec, EngineTransaction, IsolationLevel, QueryResult, Row } from '../engines/types.js'
+import type { EnginePool, EngineSpec, EngineTransaction, IsolationLevel, QueryResult, Row, RowMode } from '../engines/types.js'
 import type { AliasResolver } from '../pools/pool-registry.js'
 import type { DatabaseRouter, RouteDecision } from '../router/types.js'
 import type { ModelConfig, ModuleConfig } from '../router/static.js'
@@ -40,11 +40,27 @@ export type TenancyOptions = Omit<TenantManagerOptions, 'pool' | 'allowMigrate' 
  * (see `SchemaRouter` in `switchyard/schema`).
  */
 export interface SchemaApplier {
-  /** `strategy` is the answering router's `schemaStrategy`, when it set one. */
-  run<R = Row>(pool: EnginePool, sql: string, params: readonly unknown[], schema: string, options?: { signal?: AbortSignal; strategy?: SchemaStrategy }): Promise<QueryResult<R>>
-  runInTransaction<R = Row>(tx: EngineTransaction, pool: EnginePool, sql: string, params: readonly unknown[], schema: string): Promise<QueryResult<R>>
+  /**
+   * `strategy` is the answering router's `schemaStrategy`, when it set one. `signal` and
+   * `rowMode` are the caller's and must reach the engine's `query` unchanged (absent when the
+   * caller gave none).
+   */
+  run<R = Row>(pool: EnginePool, sql: string, params: readonly unknown[], schema: string, options?: SchemaRunOptions): Promise<QueryResult<R>>
+  /** `options.rowMode` is the caller's and must reach `tx.query` unchanged. */
+  runInTransaction<R = Row>(tx: EngineTransaction, pool: EnginePool, sql: string, params: readonly unknown[], schema: string, options?: StatementQueryOptions): Promise<QueryResult<R>>
   /** The search path a transaction scoped to `schema` sets locally (the tenant's, then the shared schemas). Default: just `schema`. */
   searchPathFor?(schema: string): readonly string[]
+}
+
+/** What of a caller's {@link StatementOptions} reaches the engine's `query`: never a schema, which only routing sets. */
+export interface StatementQueryOptions {
+  readonly signal?: AbortSignal
+  readonly rowMode?: RowMode
+}
+
+/** How {@link SchemaApplier.run} runs one statement: the caller's engine options plus the answering router's strategy. */
+export interface SchemaRunOptions extends StatementQueryOptions {
+  readonly strategy?: SchemaStrategy
 }
 
 export interface StatementOptions {
@@ -53,6 +69,25 @@ export interface StatementOptions {
   readonly signal?: AbortSignal
   /** For `query` on engines whose SQL is not parsed: say it only reads. */
   readonly kind?: 'read' | 'write'
+  /**
+   * The shape of each row: objects keyed by column name (`'object'`, the default), or arrays
+   * of values in `fields` order (`'array'`), so columns sharing a name (`select a.id, b.id`)
+   * are all kept. Applies on every engine and every path: routed, `on(alias)`, schema
+   * routing, and inside `sy.transaction`. `fields` lists every column either way. Pass
+   * `R = unknown[]` (or a tuple type) to type the rows. See `QueryOptions.rowMode`.
+   *
+   * @example
+   * ```ts
+   * import { createSwitchyard } from 'switchyard'
+   * import { sqlite } from 'switchyard/sqlite'
+   *
+   * const sy = createSwitchyard({ databases: { default: sqlite({ filename: ':memory:' }) } })
+   * const { rows, fields } = await sy.read<[number, number]>('select 1 as a, 2 as a', [], { rowMode: 'array' })
+   * console.log(rows, fields.map((f) => f.name)) // [[1, 2]] ['a', 'a']
+   * await sy.close()
+   * ```
+   */
+  readonly rowMode?: RowMode
 }
 
 /** How `sy.on(alias).transaction` opens its transaction; the engine applies both as it begins. */

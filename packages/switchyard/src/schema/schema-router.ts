@@ -1,5 +1,5 @@
 import type { EnginePool, EngineTransaction, QueryResult, Row } from '../engines/types.js'
-import type { SchemaApplier } from '../facade/types.js'
+import type { SchemaApplier, SchemaRunOptions, StatementQueryOptions } from '../facade/types.js'
 import { analyzeStatement, type StatementAnalysis } from '../sql/analyze.js'
 import { guardAnalyzed } from '../sql/guard.js'
 import { MysqlGuard } from '../sql/mysql-guard.js'
@@ -118,7 +118,7 @@ export class SchemaRouter implements SchemaApplier {
     return (this.#mysql ??= new MysqlGuard(this.#shared, this.#cacheSize))
   }
 
-  run<R = Row>(pool: EnginePool, sql: string, params: readonly unknown[], schema: string, options: { signal?: AbortSignal; strategy?: SchemaStrategy } = {}): Promise<QueryResult<R>> {
+  run<R = Row>(pool: EnginePool, sql: string, params: readonly unknown[], schema: string, options: SchemaRunOptions = {}): Promise<QueryResult<R>> {
     if (pool.capabilities.schemaScoping === 'database') {
       let pending: void | Promise<void>
       try {
@@ -128,8 +128,8 @@ export class SchemaRouter implements SchemaApplier {
       } catch (err) {
         return Promise.reject(err)
       }
-      if (pending !== undefined) return pending.then(() => pool.query<R>(sql, params, { schema, signal: options.signal }))
-      return pool.query<R>(sql, params, { schema, signal: options.signal })
+      if (pending !== undefined) return pending.then(() => pool.query<R>(sql, params, { schema, signal: options.signal, rowMode: options.rowMode }))
+      return pool.query<R>(sql, params, { schema, signal: options.signal, rowMode: options.rowMode })
     }
     const cache = this.#cache(pool)
     // The hot path: a cached rewrite was validated and guarded when it was stored.
@@ -145,18 +145,19 @@ export class SchemaRouter implements SchemaApplier {
     return this.#analyze(cache, sql).then((analysis) => this.#execute<R>(pool, this.#prepare(cache, analysis, sql, schema), sql, params, schema, options))
   }
 
-  async runInTransaction<R = Row>(tx: EngineTransaction, pool: EnginePool, sql: string, params: readonly unknown[], schema: string): Promise<QueryResult<R>> {
+  async runInTransaction<R = Row>(tx: EngineTransaction, pool: EnginePool, sql: string, params: readonly unknown[], schema: string, options?: StatementQueryOptions): Promise<QueryResult<R>> {
+    const query = engineOptions(options)
     if (pool.capabilities.schemaScoping === 'database') {
       validateSchemaName(schema)
       await this.#mysqlGuard().check(sql, params, schema)
-      return tx.query<R>(sql, params)
+      return tx.query<R>(sql, params, query)
     }
     const cache = this.#cache(pool)
     const prepared = cache.get(sql, schema) ?? this.#prepare(cache, await this.#analyze(cache, sql), sql, schema)
-    if (pool.capabilities.schemaScoping === 'attached') return tx.query<R>(attachedText(prepared), params)
+    if (pool.capabilities.schemaScoping === 'attached') return tx.query<R>(attachedText(prepared), params, query)
     // The transaction already carries the tenant's local search path; qualifying too keeps
     // shared tables pointing at their shared schema.
-    return tx.query<R>(this.strategy === 'qualify' && prepared.qualified !== undefined ? prepared.qualified : sql, params)
+    return tx.query<R>(this.strategy === 'qualify' && prepared.qualified !== undefined ? prepared.qualified : sql, params, query)
   }
 
   /** The statement as it would run for `schema` under the qualify strategy (guarded). */
@@ -166,15 +167,14 @@ export class SchemaRouter implements SchemaApplier {
     return prepared.qualified
   }
 
-  #execute<R>(pool: EnginePool, p: Prepared, sql: string, params: readonly unknown[], schema: string, options: { signal?: AbortSignal; strategy?: SchemaStrategy }): Promise<QueryResult<R>> {
-    const signal = options.signal
+  #execute<R>(pool: EnginePool, p: Prepared, sql: string, params: readonly unknown[], schema: string, options: SchemaRunOptions): Promise<QueryResult<R>> {
     try {
       // An attached SQLite file can only be reached by qualified names: qualify or refuse.
-      if (pool.capabilities.schemaScoping === 'attached') return pool.query<R>(attachedText(p), params, signal ? { signal } : undefined)
-      if (p.needsPath === undefined && (options.strategy ?? this.strategy) === 'qualify') return pool.query<R>(p.qualified!, params, signal ? { signal } : undefined)
+      if (pool.capabilities.schemaScoping === 'attached') return pool.query<R>(attachedText(p), params, engineOptions(options))
+      if (p.needsPath === undefined && (options.strategy ?? this.strategy) === 'qualify') return pool.query<R>(p.qualified!, params, engineOptions(options))
       // Qualified tables where possible (shared tables stay on their schema), user functions and types through the local path.
       const text = (options.strategy ?? this.strategy) === 'qualify' && p.qualified !== undefined ? p.qualified : sql
-      return pool.query<R>(text, params, { schema, searchPath: p.path, signal })
+      return pool.query<R>(text, params, { schema, searchPath: p.path, signal: options.signal, rowMode: options.rowMode })
     } catch (err) {
       return Promise.reject(err)
     }
@@ -202,6 +202,17 @@ export class SchemaRouter implements SchemaApplier {
     cache.setAnalysis(sql, analysis)
     return analysis
   }
+}
+
+/**
+ * Only the caller's signal and row shape go on to the engine: never the strategy, nor a
+ * `schema` an untyped caller slipped in (this router sets the schema). `undefined` when there
+ * is neither, so a plain statement allocates nothing.
+ */
+function engineOptions(options: StatementQueryOptions | undefined): StatementQueryOptions | undefined {
+  if (options === undefined) return undefined
+  const { signal, rowMode } = options
+  return signal === undefined && rowMode === undefined ? undefined : { signal, rowMode }
 }
 
 function attachedText(p: Prepared): string {
