@@ -61,19 +61,8 @@ describe.skipIf(!ok)('postgres: a busy pool is not a dead server', () => {
   })
 
   it('all connections held: POOL_EXHAUSTED naming the pool size and the wait, for statements and transactions alike', async () => {
-    const pool = postgres({ connectionString: db.connectionString, max: 1, connectTimeoutMs: 300 }).createPool()
+    const { pool, release, holder } = await heldPool(300)
     try {
-      let release!: () => void
-      const held = new Promise<void>((r) => (release = r))
-      let holding!: () => void
-      const isHolding = new Promise<void>((r) => (holding = r))
-      const holder = pool.transaction(async (tx) => {
-        await tx.query('select 1')
-        holding()
-        await held
-      })
-      await isHolding
-
       const started = Date.now()
       const err = await pool.query('select 1').catch((e: unknown) => e)
       expect(Date.now() - started).toBeGreaterThanOrEqual(250)
