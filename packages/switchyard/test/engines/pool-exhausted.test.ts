@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { mysql } from '../../src/engines/mysql/index.js'
 import { postgres } from '../../src/engines/postgres/index.js'
 import { ConnectionError, PoolClosedError, PoolExhaustedError, QueryCancelledError } from '../../src/errors.js'
+import type { EnginePool } from '../../src/engines/types.js'
 import {
   createTempMysqlDatabase,
   createTempPgDatabase,
@@ -20,6 +21,21 @@ const myOk = await serviceAvailable('mysql')
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /** What a call settled with (its error when it rejected), or STILL_WAITING: a pool that queues forever must fail the test, not hang it. */
+/** Holds one of `pool`'s connections in an open transaction until `release` is called. */
+async function hold(pool: EnginePool): Promise<{ release: () => void; holder: Promise<void> }> {
+  let release!: () => void
+  const held = new Promise<void>((r) => (release = r))
+  let holding!: () => void
+  const isHolding = new Promise<void>((r) => (holding = r))
+  const holder = pool.transaction(async (tx) => {
+    await tx.query('select 1')
+    holding()
+    await held
+  })
+  await isHolding
+  return { release, holder }
+}
+
 const STILL_WAITING = 'still waiting after the bound'
 function settledWithin(p: Promise<unknown>, ms: number): Promise<unknown> {
   let timer: ReturnType<typeof setTimeout> | undefined
@@ -88,17 +104,7 @@ describe.skipIf(!ok)('postgres: a busy pool is not a dead server', () => {
   /** A pool of one whose only client is held in an open transaction until `release` is called. */
   async function heldPool(connectTimeoutMs: number) {
     const pool = postgres({ connectionString: db.connectionString, max: 1, connectTimeoutMs }).createPool()
-    let release!: () => void
-    const held = new Promise<void>((r) => (release = r))
-    let holding!: () => void
-    const isHolding = new Promise<void>((r) => (holding = r))
-    const holder = pool.transaction(async (tx) => {
-      await tx.query('select 1')
-      holding()
-      await held
-    })
-    await isHolding
-    return { pool, release, holder }
+    return { pool, ...(await hold(pool)) }
   }
 
   it('a waiter whose signal fires in the queue leaves at once, never runs its statement, and the pool loses no client to it', async () => {
@@ -219,17 +225,11 @@ describe.skipIf(!myOk)('mysql: a busy pool is not a dead server', () => {
 
   it('all connections held: POOL_EXHAUSTED naming the pool size and the wait, for statements, transactions, checks and introspection alike', async () => {
     const pool = onePool(300)
-    let release!: () => void
-    const held = new Promise<void>((r) => (release = r))
+    let release = () => {}
     try {
-      let holding!: () => void
-      const isHolding = new Promise<void>((r) => (holding = r))
-      const holder = pool.transaction(async (tx) => {
-        await tx.query('select 1')
-        holding()
-        await held
-      })
-      await isHolding
+      const held = await hold(pool)
+      release = held.release
+      const holder = held.holder
 
       const started = Date.now()
       const err = await settledWithin(pool.query('select 1'), 3000)
