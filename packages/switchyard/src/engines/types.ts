@@ -155,7 +155,12 @@ export interface PoolStats {
   /** Connections open now. */
   readonly total: number
   readonly idle: number
-  /** Callers waiting for a connection. */
+  /**
+   * Callers queued for a connection, as the driver's pool counts them. On postgres and mysql
+   * this includes a caller whose AbortSignal ended its wait: neither driver can take a waiter
+   * out of its queue, so it stays counted until the pool reaches it and hands the connection
+   * straight back. Read it as queue depth, not as callers still listening.
+   */
   readonly waiting: number
 }
 

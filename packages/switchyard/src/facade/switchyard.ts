@@ -10,6 +10,7 @@ import { getOrCreate, updateOrCreate, type CompoundResult, type CompoundTarget }
 import type { Values } from './sql-builder.js'
 import { TransactionScope } from './transaction-scope.js'
 import { RoutedQueryResult } from './routed-result.js'
+import { queryOptionsOf } from './query-options.js'
 import { SchemaRouter } from '../schema/schema-router.js'
 import { TenantManager } from '../tenancy/tenant-manager.js'
 import { LeasedPool } from '../pools/leased-pool.js'
@@ -495,11 +496,6 @@ export class Switchyard implements Executor {
  * object carries (a `schema` from untyped code) reaches the engine; `undefined` when there is
  * nothing to carry, so the default path allocates nothing.
  */
-function queryOptionsOf(options: StatementOptions): StatementQueryOptions | undefined {
-  const { signal, rowMode } = options
-  return signal === undefined && rowMode === undefined ? undefined : { signal, rowMode }
-}
-
 interface Settlers {
   done<R>(result: QueryResult<R>): RoutedResult<R>
   failed(err: unknown): never

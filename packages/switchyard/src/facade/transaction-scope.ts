@@ -2,6 +2,7 @@ import type { EngineTransaction, QueryResult, Row } from '../engines/types.js'
 import type { PoolLease } from '../pools/pool-registry.js'
 import { getOrCreate, updateOrCreate, type CompoundResult, type CompoundTarget } from './compound.js'
 import type { Values } from './sql-builder.js'
+import { queryOptionsOf } from './query-options.js'
 import { RoutedQueryResult } from './routed-result.js'
 import type { RoutedResult, SchemaApplier, StatementOptions, StatementQueryOptions, TransactionExecutor } from './types.js'
 
@@ -22,15 +23,15 @@ export class TransactionScope implements TransactionExecutor {
   }
 
   read<R = Row>(sql: string, params: readonly unknown[] = [], options?: StatementOptions): Promise<RoutedResult<R>> {
-    return this.#run<R>(sql, params, rowModeOf(options))
+    return this.#run<R>(sql, params, queryOptionsOf(options))
   }
 
   write<R = Row>(sql: string, params: readonly unknown[] = [], options?: StatementOptions): Promise<RoutedResult<R>> {
-    return this.#run<R>(sql, params, rowModeOf(options))
+    return this.#run<R>(sql, params, queryOptionsOf(options))
   }
 
   async query<R = Row>(sql: string, params: readonly unknown[] = [], options?: StatementOptions): Promise<RoutedResult<R>> {
-    return this.#run<R>(sql, params, rowModeOf(options))
+    return this.#run<R>(sql, params, queryOptionsOf(options))
   }
 
   /** Nested transaction: a savepoint on the same connection. */
@@ -49,7 +50,7 @@ export class TransactionScope implements TransactionExecutor {
   /** Inside a transaction, atomic steps are savepoints and checks see the transaction's own writes. */
   compoundTarget(): CompoundTarget {
     const pool = this.lease.pool
-    const db = { query: <R = Row>(sql: string, params?: readonly unknown[], options?: StatementQueryOptions) => this.#run<R>(sql, params ?? [], rowModeOf(options)) }
+    const db = { query: <R = Row>(sql: string, params?: readonly unknown[], options?: StatementQueryOptions) => this.#run<R>(sql, params ?? [], queryOptionsOf(options)) }
     return {
       capabilities: pool.capabilities,
       quoteIdentifier: (n) => pool.quoteIdentifier(n),
@@ -66,7 +67,7 @@ export class TransactionScope implements TransactionExecutor {
     const schema = this.schema
     const pool = this.lease.pool
     const scoped: EngineTransaction = {
-      query: (sql, params = [], options) => applier.runInTransaction(inner, pool, sql, params, schema, rowModeOf(options)),
+      query: (sql, params = [], options) => applier.runInTransaction(inner, pool, sql, params, schema, queryOptionsOf(options)),
       transaction: (fn) => inner.transaction((nested) => fn(this.#scoped(nested))),
     }
     return scoped
@@ -79,10 +80,4 @@ export class TransactionScope implements TransactionExecutor {
         : await this.tx.query<R>(sql, params, query)
     return new RoutedQueryResult<R>(result, this.alias)
   }
-}
-
-/** The row shape for the transaction's connection; `undefined` when none is asked for, so the default path allocates nothing. */
-function rowModeOf(options: StatementQueryOptions | undefined): StatementQueryOptions | undefined {
-  const rowMode = options?.rowMode
-  return rowMode === undefined ? undefined : { rowMode }
 }

@@ -66,6 +66,19 @@ export interface SchemaRunOptions extends StatementQueryOptions {
 export interface StatementOptions {
   /** The table (model) the statement is for; routers and static defaults decide by it. */
   readonly model?: string
+  /**
+   * Gives up on the statement: one not yet started never runs, and where the engine can cancel
+   * (`capabilities.cancellation`) a running one is cancelled on the server. Either way it
+   * rejects with `QueryCancelledError`. Inside `sy.transaction` the transaction then rolls back,
+   * as after any failed statement, unless `fn` catches the error.
+   *
+   * @example
+   * ```ts
+   * const controller = new AbortController()
+   * req.on('close', () => controller.abort())
+   * await sy.read('select * from big_report', [], { signal: controller.signal })
+   * ```
+   */
   readonly signal?: AbortSignal
   /** For `query` on engines whose SQL is not parsed: say it only reads. */
   readonly kind?: 'read' | 'write'
