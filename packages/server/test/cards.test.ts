@@ -75,6 +75,39 @@ describe('questions: save, read, update, delete, run ad hoc', () => {
     expect(rows[0]!.started_at.toISOString()).toBe(startedAt)
   })
 
+  it('records runs whose error quotes a NUL or half an emoji, next to the other runs of the batch', async () => {
+    const created = await s.request('POST', '/api/card', {
+      apiKey: s.apiKey,
+      payload: { name: 'By id', dataset_query: { database: dbId, type: 'native', native: { query: 'select body from notes where id = {{id}}', 'template-tags': { id: { type: 'number' } } } } },
+    })
+    const id = created.json<{ id: number }>().id
+    const run = (tag: string, value: unknown) =>
+      s.request('POST', `/api/card/${id}/query`, { apiKey: s.apiKey, payload: { parameters: [{ type: 'number/=', target: ['variable', ['template-tag', tag]], value }] } })
+    expect((await run('id\u0000', 1)).statusCode).toBe(400)
+    // The message quotes the value cut at 77 characters: in the middle of an emoji.
+    expect((await run('id', `a${'\u{1F600}'.repeat(40)}`)).statusCode).toBe(400)
+    expect((await run('id', 2)).json().data.rows).toEqual([['two']])
+    await s.app.switchyard.executions.flush()
+    const { rows } = await s.app.switchyard.store.query<{ error: string | null; row_count: number | null }>('select error, row_count from query_executions where card_id = $1 order by id', [id])
+    expect(rows).toHaveLength(3)
+    expect(rows[0]!.error).toContain('id\uFFFD')
+    expect(rows[1]!.error).toMatch(/\uFFFD/)
+    expect(rows[2]).toEqual({ error: null, row_count: 1 })
+  })
+
+  it('a record the store refuses is dropped alone: the rest of its batch is written', async () => {
+    const log = s.app.switchyard.executions
+    await log.flush()
+    const record = (error: string, runningTime: number) =>
+      log.record({ startedAt: new Date().toISOString(), userId: null, apiKeyId: null, cardId: null, routerDatabaseId: dbId, databaseId: dbId, runningTime, rowCount: 0, cacheHit: false, error, context: 'ad-hoc' })
+    record('batch probe 1', 1)
+    record('batch probe 2', 2 ** 40) // out of range for the int column: SQLSTATE 22003
+    record('batch probe 3', 3)
+    await log.flush()
+    const { rows } = await s.app.switchyard.store.query<{ error: string }>(`select error from query_executions where error like 'batch probe %' order by id`)
+    expect(rows.map((r) => r.error)).toEqual(['batch probe 1', 'batch probe 3'])
+  })
+
   it('refuses an embedded data directory outside the server data directory', async () => {
     const res = await s.request('POST', '/api/database', { apiKey: s.apiKey, payload: { engine: 'pglite', name: 'evil', details: { 'data-dir': '../../etc' } } })
     expect(res.statusCode).toBe(400)

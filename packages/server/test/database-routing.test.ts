@@ -250,6 +250,33 @@ describe.skipIf(!ok)('database routing on real PostgreSQL destinations', () => {
     for (const r of refused.rows) expect(r).toMatchObject({ database_id: null, error: 'A destination database cannot be queried directly; query its router database.' })
   })
 
+  it('answers 503 when the serving database cannot be reached, naming its host only to an admin', async () => {
+    const store = s.app.switchyard.store
+    const globexAdmin = await s.user('ga@globex.test', { tenant: 'globex' }, true)
+    const probe = await s.request('POST', '/api/card', { apiKey: s.apiKey, payload: { name: 'Probe', dataset_query: { database: routerId, type: 'native', native: { query: 'select 1 as one' } } } })
+    const probeId = probe.json<{ id: number }>().id
+    // Reachable when saved; the server went away since (written behind the API's back).
+    await store.query(`update databases set details = details - 'port' || '{"port": 1}'::jsonb where id = $1`, [destinationIds.globex])
+    s.app.switchyard.metadata.clear()
+    try {
+      const viewer = await run(users.globex!.session, probeId)
+      expect(viewer.statusCode).toBe(503)
+      expect(viewer.json().message).toBe('The database that serves this question cannot be reached right now. Try again later, or ask an administrator to check its connection.')
+      expect(viewer.body).not.toContain(db('globex').name)
+      expect(viewer.body).not.toMatch(/127\.0\.0\.1|:1\b/)
+      const admin = await run(globexAdmin.session, probeId)
+      expect(admin.statusCode).toBe(503)
+      expect(admin.json().message).toContain(`:1/${db('globex').name}`)
+      await s.app.switchyard.executions.flush()
+      const recorded = await store.query<{ error: string }>('select error from query_executions where user_id = $1 order by id desc limit 1', [users.globex!.id])
+      expect(recorded.rows[0]!.error).toContain(`:1/${db('globex').name}`)
+    } finally {
+      await store.query(`update databases set details = details - 'port' || jsonb_build_object('port', $2::int) where id = $1`, [destinationIds.globex, db('globex').port])
+      s.app.switchyard.metadata.clear()
+    }
+    expect((await run(users.globex!.session, probeId)).json().status).toBe('completed')
+  })
+
   it('records every run, refused or not', async () => {
     await s.app.switchyard.executions.flush()
     const refused = await s.app.switchyard.store.query<{ error: string }>('select error from query_executions where database_id is null and card_id = $1', [hitCardId])
@@ -269,6 +296,22 @@ describe.skipIf(!ok)('database routing on real PostgreSQL destinations', () => {
     expect(failed).toHaveLength(1)
     expect(failed[0]!.error).toMatch(/max_id.*number/)
     expect(failed[0]!.database_id).toBe(destinationIds.acme)
+  })
+
+  it("reads only the user's own attributes: a routing attribute named like an Object method is missing, not a function", async () => {
+    const set = (attr: string) => s.request('PUT', `/api/ee/database-routing/router-database/${routerId}`, { apiKey: s.apiKey, payload: { user_attribute: attr } })
+    expect((await set('constructor')).statusCode).toBe(200)
+    try {
+      const viewer = await run(users.none!.session, hitCardId)
+      expect(viewer.statusCode).toBe(400)
+      expect(viewer.json().message).toBe('Required user attribute is missing. Cannot route to a Destination Database.')
+      // An admin without it sees the router database (the orders card answers with its rows).
+      const admin = await run(users.adminNoAttr!.session)
+      expect(admin.json().status).toBe('completed')
+      expect(admin.json<{ data: { rows: [string][] } }>().data.rows.map((r) => r[0])).toEqual(['sample'])
+    } finally {
+      expect((await set('tenant')).statusCode).toBe(200)
+    }
   })
 
   it('turning routing off keeps the destinations; deleting the router deletes them', async () => {

@@ -37,6 +37,28 @@ describe.skipIf(!ok)('databases: connection test first, CRUD, sync and metadata'
     expect(port.json().message).toMatch(/port/)
   })
 
+  it('sends a stored password only to the server it was entered for: a new host, port, user or ssl needs it again', async () => {
+    const details = { ...detailsOf(dbs.get('warehouse')!), password: 'the-stored-one' }
+    const db = (await s.request('POST', '/api/database', { apiKey: s.apiKey, payload: { engine: 'postgres', name: 'Guarded', details } })).json<{ id: number; details: Record<string, unknown> }>()
+    const storedDetails = async () => (await s.app.switchyard.store.query<{ details: Record<string, unknown> }>('select details from databases where id = $1', [db.id])).rows[0]?.details
+    const before = await storedDetails()
+    for (const [key, value] of [['host', 'localhost'], ['port', 5433], ['user', 'root'], ['ssl', true]] as const) {
+      const res = await s.request('PUT', `/api/database/${db.id}`, { apiKey: s.apiKey, payload: { details: { ...db.details, [key]: value } } })
+      expect(res.statusCode).toBe(400)
+      expect(res.json().message).toBe(`details.password must be sent again: details.${key} changed, and a stored secret is only sent to the server it was entered for`)
+    }
+    expect(await storedDetails()).toEqual(before)
+    // Same server, other fields: the stored password is kept without being sent.
+    const kept = await s.request('PUT', `/api/database/${db.id}`, { apiKey: s.apiKey, payload: { details: { ...db.details, ssl: false, 'schema-filters-type': 'all' } } })
+    expect(kept.statusCode).toBe(200)
+    expect((await storedDetails())?.password).toBe('the-stored-one')
+    // A new host with the password sent again is an ordinary edit.
+    const moved = await s.request('PUT', `/api/database/${db.id}`, { apiKey: s.apiKey, payload: { details: { ...db.details, host: 'localhost', password: 'entered-again' } } })
+    expect(moved.statusCode).toBe(200)
+    expect(await storedDetails()).toMatchObject({ host: 'localhost', password: 'entered-again' })
+    expect((await s.request('DELETE', `/api/database/${db.id}`, { apiKey: s.apiKey })).statusCode).toBe(204)
+  })
+
   it('creates, reads, updates (keeping the password), syncs and deletes', async () => {
     const details = { ...detailsOf(dbs.get('warehouse')!), 'tunnel-enabled': false, 'schema-filters-type': 'all' }
     const created = await s.request('POST', '/api/database', { apiKey: s.apiKey, payload: { engine: 'postgres', name: 'Warehouse', details } })

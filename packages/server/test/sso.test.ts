@@ -170,4 +170,11 @@ describe('JWT single sign-on', () => {
     // Metabase's linking keeps the password working.
     expect((await s.request('POST', '/api/session', { payload: { username: 'linked@acme.test', password: 'user-password-123' } })).statusCode).toBe(200)
   })
+  it('ends a session the server has just used and cached: the sign-on clears the cache at once', async () => {
+    const u = await s.user('cached@acme.test', { tenant: 'acme' })
+    // Used once, so the hot path now holds this session and its acme attributes.
+    expect((await s.request('GET', '/api/user/current', { session: u.session })).statusCode).toBe(200)
+    expect((await s.request('GET', `/auth/sso?jwt=${await sign({ email: 'cached@acme.test', tenant: 'globex' })}`)).statusCode).toBe(200)
+    expect((await s.request('GET', '/api/user/current', { session: u.session })).statusCode).toBe(401)
+  })
 })

@@ -109,29 +109,49 @@ export function isSecretDetailKey(key: string): boolean {
 }
 
 /**
+ * Where a stored secret may be sent: the keys naming the server, the account and the channel.
+ * A client that changes one of these must send the secrets again; otherwise anyone allowed to
+ * edit a database could point it at a server of theirs and receive the stored password.
+ */
+const DESTINATION_KEYS = ['host', 'port', 'user', 'ssl', 'tunnel-host', 'tunnel-port', 'tunnel-user'] as const
+
+/**
  * Details sent back by a client, with the secrets it never saw restored from the stored ones
- * (at any depth): a secret the client omits or sends as null keeps its stored value.
+ * (at any depth): a secret the client omits or sends as null keeps its stored value, as long
+ * as the details still point at the same server, account and channel. When one of those
+ * changed, an omitted secret is a 400 naming it: it must be sent again.
  *
  * @example
  * ```ts
- * withStoredSecrets({ host: 'db2' }, { host: 'db', password: 'x' }) // { host: 'db2', password: 'x' }
+ * withStoredSecrets({ host: 'db', dbname: 'b' }, { host: 'db', dbname: 'a', password: 'x' }) // { host: 'db', dbname: 'b', password: 'x' }
+ * withStoredSecrets({ host: 'elsewhere' }, { host: 'db', password: 'x' }) // throws 400: details.password must be sent again
  * ```
  */
 export function withStoredSecrets(incoming: ConnectionDetails, stored: ConnectionDetails): ConnectionDetails {
-  return restore(incoming, stored) as ConnectionDetails
+  return restore(incoming, stored, 'details', undefined) as ConnectionDetails
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v)
 }
 
-function restore(incoming: Record<string, unknown>, stored: Record<string, unknown>): Record<string, unknown> {
+/** A destination key whose value differs here, e.g. `details.host`; absent, null, '' and false count as the same (unset). */
+function movedKey(incoming: Record<string, unknown>, stored: Record<string, unknown>, path: string): string | undefined {
+  const norm = (v: unknown) => (v === undefined || v === null || v === '' || v === false ? undefined : String(v))
+  const key = DESTINATION_KEYS.find((k) => norm(incoming[k]) !== norm(stored[k]))
+  return key === undefined ? undefined : `${path}.${key}`
+}
+
+function restore(incoming: Record<string, unknown>, stored: Record<string, unknown>, path: string, movedAbove: string | undefined): Record<string, unknown> {
   const out: Record<string, unknown> = { ...incoming }
+  const moved = movedAbove ?? movedKey(incoming, stored, path)
   for (const [k, v] of Object.entries(stored)) {
     if (isSecretDetailKey(k)) {
-      if (out[k] === undefined || out[k] === null) out[k] = v
+      if (out[k] !== undefined && out[k] !== null) continue
+      if (moved !== undefined) throw badRequest(`${path}.${k} must be sent again: ${moved} changed, and a stored secret is only sent to the server it was entered for`)
+      out[k] = v
     } else if (isPlainObject(v) && isPlainObject(out[k])) {
-      out[k] = restore(out[k] as Record<string, unknown>, v)
+      out[k] = restore(out[k] as Record<string, unknown>, v, `${path}.${k}`, moved)
     }
   }
   return out

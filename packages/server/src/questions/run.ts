@@ -1,4 +1,4 @@
-import type { EnginePool } from 'switchyard'
+import { ConnectionError, PoolClosedError, PoolExhaustedError, type EnginePool } from 'switchyard'
 import type { Principal } from '../auth/principal.js'
 import { resultCacheKey, type CachedResult } from '../cache/result-cache.js'
 import type { ServerContext } from '../context.js'
@@ -35,6 +35,7 @@ export async function runNative(ctx: ServerContext, run: NativeRun, who: Princip
   let result: CachedResult | undefined
   let cacheHit = false
   let failure: string | undefined
+  let unavailable: HttpError | undefined
   const record = () =>
     ctx.executions.record({
       startedAt,
@@ -76,14 +77,31 @@ export async function runNative(ctx: ServerContext, run: NativeRun, who: Princip
     }
   } catch (err) {
     failure = (err as Error).message
+    unavailable = unavailableError(err, who)
   }
   record()
+  if (unavailable) throw unavailable
   const runningTime = Math.round(performance.now() - started)
   // Literals of one shape, no spreads: the serializer's fast path. An undefined card_id is left out of the JSON.
   if (failure !== undefined || !result) {
     return { status: 'failed', error: failure ?? 'Query failed', database_id: run.database.id, started_at: startedAt, running_time: runningTime, card_id: run.cardId, row_count: 0, data: { cols: [], rows: [] } }
   }
   return { status: 'completed', database_id: run.database.id, started_at: startedAt, running_time: runningTime, card_id: run.cardId, row_count: result.row_count, cached: cacheHit, data: { cols: result.cols, rows: result.rows } }
+}
+
+/**
+ * The serving database could not take the statement (unreachable, refused the login, every
+ * connection busy, its pool replaced meanwhile): nothing the question did wrong, so a 503 to
+ * retry rather than a failed run. The driver's words name hosts, databases and accounts, which
+ * only an administrator may read; the run record keeps them for everyone.
+ */
+function unavailableError(err: unknown, who: Principal): HttpError | undefined {
+  if (!(err instanceof ConnectionError || err instanceof PoolExhaustedError || err instanceof PoolClosedError)) return undefined
+  const message =
+    err instanceof PoolExhaustedError
+      ? 'The database that serves this question is busy: every connection is in use. Try again shortly.'
+      : 'The database that serves this question cannot be reached right now. Try again later, or ask an administrator to check its connection.'
+  return new HttpError(503, who.isAdmin ? `${message} (${err.message})` : message, undefined, { cause: err })
 }
 
 function describeFailure(err: unknown): string {

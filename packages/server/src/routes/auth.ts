@@ -163,6 +163,8 @@ export function authRoutes(app: FastifyInstance, ctx: ServerContext): void {
       if (before.rows[0] && !before.rows[0].same) await tx.query('delete from sessions where user_id = $1', [rows[0].id])
       return startSession(ctx, tx, reply, rows[0].id)
     })
+    // A GET that writes: the hot path's cached sessions and attributes must not outlive it.
+    ctx.metadata.clear()
     // Only same-site paths: an open redirect would hand the session to anyone's page.
     if (return_to && isSameSitePath(return_to)) return reply.redirect(return_to)
     return session

@@ -22,7 +22,8 @@ export const MISSING_ATTRIBUTE = 'Required user attribute is missing. Cannot rou
 export async function resolveTarget(ctx: Pick<ServerContext, 'store' | 'metadata'>, db: DatabaseRow, who: Principal): Promise<DatabaseRow> {
   const attribute = db.router_user_attribute
   if (!attribute) return db
-  const value = who.attributes[attribute]
+  // Own keys only: an attribute named `constructor` must not read Object.prototype for a user without it.
+  const value = Object.hasOwn(who.attributes, attribute) ? who.attributes[attribute] : undefined
   if (value === undefined || value === '') {
     if (who.isAdmin) return db
     throw badRequest(MISSING_ATTRIBUTE)
