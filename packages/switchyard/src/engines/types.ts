@@ -61,7 +61,7 @@ export interface FieldInfo {
 export interface QueryOptions {
   /** Run this one statement with this schema as the search path (the engine applies it without leaving it on the connection). */
   readonly schema?: string
-  /** Search these schemas, in order, for this one statement (tenant then shared schemas); overrides `schema` on search-path engines, which add pg_catalog first and pg_temp last. */
+  /** Search these schemas, in order, for this one statement (tenant then shared schemas); overrides `schema` on search-path engines, which put pg_catalog after the first (the tenant's) and pg_temp last (see localSearchPath). */
   readonly searchPath?: readonly string[]
   /** Cancels the statement; the connection is cleaned before it goes back to the pool. */
   readonly signal?: AbortSignal
@@ -103,7 +103,7 @@ export interface EngineTransaction extends Queryable {
 export interface TransactionOptions {
   /** Sets the search path for this transaction only (`set_config(..., true)` / the engine's equivalent). */
   readonly schema?: string
-  /** Search these schemas, in order, for this transaction only; overrides `schema` on search-path engines, which add pg_catalog first and pg_temp last. */
+  /** Search these schemas, in order, for this transaction only; overrides `schema` on search-path engines, which put pg_catalog after the first (the tenant's) and pg_temp last (see localSearchPath). */
   readonly searchPath?: readonly string[]
   /** The transaction may not write (`BEGIN READ ONLY`, `START TRANSACTION READ ONLY`); SQLite ignores it. */
   readonly readOnly?: boolean

@@ -32,7 +32,7 @@ interface Prepared {
   readonly qualified: string | undefined
   /** Why qualifying is not enough (unqualifiable, or user functions/types resolved through the search path). */
   readonly needsPath: string | undefined
-  /** The tenant's schema then the shared ones: the transaction-local search path (the engine adds pg_catalog and pg_temp). */
+  /** The tenant's schema then the shared ones: the transaction-local search path (the engine puts pg_catalog after the tenant's schema and pg_temp last). */
   readonly path: readonly string[]
 }
 
@@ -95,7 +95,8 @@ export class SchemaRouter implements SchemaApplier {
 
   /**
    * The schemas a transaction-local search path lists for `schema`: the tenant's, then the
-   * shared ones (pass as the engine's `searchPath` option; the engine adds pg_catalog first and
+   * shared ones (pass as the engine's `searchPath` option; the engine puts pg_catalog between
+   * the tenant's schema and the shared ones, so no shared object shadows a built-in, and
    * pg_temp last).
    */
   searchPathFor(schema: string): readonly string[] {

@@ -51,6 +51,18 @@ export interface StatementAnalysis {
  */
 const QUALIFIED_NAME_FIELDS = new Set(['useOp', 'operName', 'collname', 'opclass', 'collation', 'method'])
 
+/**
+ * Fields holding a TypeName node bare (not wrapped as `{ TypeName }`): a column's type, a
+ * cast's, and CREATE TABLE ... OF type (ofTypename).
+ */
+const TYPE_NAME_FIELDS = new Set(['TypeName', 'typeName', 'ofTypename'])
+
+/**
+ * Fields holding an IntoClause: SELECT ... INTO and CREATE TABLE AS. PostgreSQL never resolves
+ * the table they create to a CTE, so, like DML targets, it is qualified whatever CTE is in scope.
+ */
+const INTO_FIELDS: Readonly<Record<string, string>> = { intoClause: 'SELECT INTO', into: 'CREATE TABLE AS' }
+
 /** DML targets: PostgreSQL never resolves these to a CTE (setTargetTable), so they are qualified even when a CTE has the same name. */
 const DML_STATEMENTS = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt'])
 
@@ -164,21 +176,37 @@ const REFUSED_FUNCTIONS = new Set([
   'pg_get_backend_memory_contexts', 'pg_log_backend_memory_contexts', 'pg_export_snapshot', 'pg_hba_file_rules',
   'pg_show_all_file_settings', 'pg_drop_replication_slot', 'pg_switch_wal', 'pg_promote',
 ])
+/**
+ * Session-level advisory locks belong to the connection, not the statement: a lock taken stays
+ * held by the pooled connection after it is returned (blocking whoever asks next, any tenant),
+ * and an unlock may release one another tenant's statement took there. The `_xact_` variants
+ * end with the transaction and stay allowed.
+ */
+const SESSION_ADVISORY_LOCKS = new Set([
+  'pg_advisory_lock', 'pg_advisory_lock_shared', 'pg_try_advisory_lock', 'pg_try_advisory_lock_shared',
+  'pg_advisory_unlock', 'pg_advisory_unlock_shared', 'pg_advisory_unlock_all',
+])
 /** Families of the above, by prefix: dblink*, crosstab*, lo_*, pg_ls_*, pg_stat_* (activity, statements), pg_logical_*, pg_replication_*, pg_file_* (adminpack). */
 const REFUSED_FUNCTION_PREFIX = /^(?:dblink|crosstab|lo_|pg_ls_|pg_stat_|pg_statio_|pg_logical_|pg_replication_|pg_create_\w*replication_slot|pg_file_)/
 
 /**
  * Catalog relations whose rows are other tenants' data rather than metadata: column
- * statistics (`most_common_vals` holds real values), other sessions' query text, large
- * objects, connection strings and credentials. The rest of pg_catalog (names, types,
+ * statistics (`most_common_vals` holds real values), sequences' last values, other sessions'
+ * query text, large objects, connection strings and credentials. The rest of pg_catalog (names, types,
  * columns) stays readable. Refused whatever schema names them.
  */
 const LEAKY_CATALOG_RELATIONS = new Set([
   'pg_statistic', 'pg_stats', 'pg_stats_ext', 'pg_stats_ext_exprs', 'pg_statistic_ext_data', 'pg_stat_activity',
   'pg_stat_statements', 'pg_stat_statements_info', 'pg_locks', 'pg_largeobject', 'pg_prepared_xacts', 'pg_stat_replication',
   'pg_stat_wal_receiver', 'pg_stat_subscription', 'pg_subscription', 'pg_user_mapping', 'pg_user_mappings', 'pg_authid',
-  'pg_shadow', 'pg_replication_slots', 'pg_hba_file_rules', 'pg_file_settings', 'pg_backend_memory_contexts',
+  'pg_shadow', 'pg_replication_slots', 'pg_hba_file_rules', 'pg_file_settings', 'pg_backend_memory_contexts', 'pg_sequences',
 ])
+/**
+ * The statistics views, by prefix (pg_stat_user_tables, pg_statio_all_indexes, ...): live and
+ * dead row counts, scans and block reads of every tenant's tables, the same numbers the
+ * refused pg_stat_* functions return. pg_sequences (above) shows every sequence's last value.
+ */
+const LEAKY_CATALOG_PREFIX = /^pg_stat(?:io)?_/
 
 /** Which argument names a relation, schema, function or type as text, by argument count. */
 type ArgumentPosition = (argCount: number) => number
@@ -246,6 +274,12 @@ function stringOf(node: unknown): string | undefined {
 
 function strings(list: unknown): string[] {
   return Array.isArray(list) ? list.map(stringOf).filter((x): x is string => x !== undefined) : []
+}
+
+/** The items of a `{ List: { items } }` node; empty for anything else. */
+function listItems(node: unknown): unknown[] {
+  const items = ((node as Node | undefined)?.List as Node | undefined)?.items
+  return Array.isArray(items) ? items : []
 }
 
 function constString(node: unknown): string | undefined {
@@ -364,6 +398,7 @@ class Analyzer {
         this.sessionChange ??= `${verb} ${name || 'ALL'}${transactionOnly ? '' : ' (use SET LOCAL inside a transaction)'}`
       }
     }
+    if (type === 'AlterFunctionStmt') this.functionActions(body)
     if (type === 'DeclareCursorStmt' && (Number(body.options ?? 0) & CURSOR_OPT_HOLD) !== 0) this.sessionChange ??= 'DECLARE ... WITH HOLD'
     if (type === 'CopyStmt' && (body.filename !== undefined || body.is_program === true)) {
       this.refused ??= 'COPY to or from a server file or program reaches outside the database; use COPY ... FROM STDIN / TO STDOUT'
@@ -373,14 +408,27 @@ class Analyzer {
   }
 
   /**
-   * Refuses writes into the catalogs: DML (also inside CTEs, see walk), COPY FROM, TRUNCATE,
+   * ALTER FUNCTION / PROCEDURE / ROUTINE actions that change what a body the guard never read
+   * runs with: `SET search_path = tenant_b` points its unqualified names at another tenant's
+   * schema on every later call, RESET drops the setting a migration pinned, SECURITY DEFINER
+   * runs it with its owner's rights, SUPPORT attaches a planner function (C code) named
+   * nowhere the guard looks. Volatility, cost, RENAME, OWNER TO and the like stay allowed.
+   */
+  functionActions(body: Node): void {
+    const kind = String(body.objtype ?? 'OBJECT_FUNCTION').replace(/^OBJECT_/, '')
+    for (const action of (body.actions as Node[] | undefined) ?? []) {
+      const refused = refusedFunctionAction(action.DefElem as Node | undefined)
+      if (refused !== undefined) this.unverifiable ??= `ALTER ${kind} ... ${refused} changes how a function body the guard cannot inspect runs`
+    }
+  }
+
+  /**
+   * Refuses writes into the catalogs: DML and SELECT INTO / CREATE TABLE AS (wherever they sit, see walk), COPY FROM, TRUNCATE,
    * and DDL creating, changing or dropping an object in pg_catalog or information_schema.
    */
   catalogTargets(type: string, body: Node): void {
     if (type === 'CopyStmt' && body.is_from === true && body.relation) this.catalogWrite(body.relation as Node, 'COPY ... FROM into')
     if (type === 'TruncateStmt') for (const r of (body.relations as Node[]) ?? []) this.catalogWrite((r.RangeVar as Node) ?? r, 'TRUNCATE')
-    if (type === 'SelectStmt' && (body.intoClause as Node | undefined)?.rel) this.catalogWrite((body.intoClause as Node).rel as Node, 'SELECT INTO')
-    if (type === 'CreateTableAsStmt' && (body.into as Node | undefined)?.rel) this.catalogWrite((body.into as Node).rel as Node, 'CREATE TABLE AS')
     for (const field of RELATION_TARGETS[type] ?? []) if (body[field]) this.catalogWrite(body[field] as Node, type)
     for (const field of OBJECT_TARGETS[type] ?? []) {
       const value = body[field]
@@ -512,18 +560,27 @@ class Analyzer {
         this.walk({ [key]: rest }, scope)
         continue
       }
+      const intoVerb = INTO_FIELDS[key]
+      if (intoVerb !== undefined && isRangeVar((child as Node).rel)) {
+        const { rel, ...rest } = child as Node
+        this.catalogWrite(rel as Node, intoVerb)
+        this.rangeVar(rel as Node, NO_CTES)
+        this.walk(rest, scope)
+        continue
+      }
       // RangeVars come wrapped ({ RangeVar: {...} }) in lists, but bare in fields such as
-      // InsertStmt.relation, IntoClause.rel, ViewStmt.view and a foreign key's pktable.
+      // ViewStmt.view, CreateStmt.relation and a foreign key's pktable.
       if (key === 'RangeVar' || isRangeVar(child)) this.rangeVar(child as Node, scope)
       else if (key === 'FuncCall') this.funcCall(child as Node, scope)
       else if (key === 'ColumnRef') this.columnRef(child as Node)
-      else if (key === 'TypeName' || key === 'typeName') this.typeName(child as Node)
+      else if (TYPE_NAME_FIELDS.has(key)) this.typeName(child as Node)
       else if (key === 'TypeCast') this.typeCast(child as Node, scope)
       else if ((child as Node).withClause) this.withScope(child as Node, scope)
       else {
         // OPERATOR(s.+) in an expression (A_Expr.name); the other qualified names are plain fields.
         if (key === 'A_Expr') this.qualifiedName((child as Node).name)
         else if (QUALIFIED_NAME_FIELDS.has(key)) this.qualifiedName(child)
+        else if (key === 'exclusions') this.exclusionOperators(child)
         this.walk(child, scope)
       }
     }
@@ -532,6 +589,14 @@ class Analyzer {
   qualifiedName(name: unknown): void {
     const schema = schemaOfNameList(strings(name))
     if (schema !== undefined) this.schemas.add(schema)
+  }
+
+  /** EXCLUDE (c WITH OPERATOR(s.&&)): each element is a pair [IndexElem, operator name as a list of strings]. */
+  exclusionOperators(exclusions: unknown): void {
+    for (const pair of Array.isArray(exclusions) ? exclusions : []) {
+      const [, operator] = listItems(pair)
+      this.qualifiedName(listItems(operator))
+    }
   }
 
   /** CTE names shadow tables: in the statement body, and inside CTE bodies per WITH RECURSIVE rules. */
@@ -558,7 +623,9 @@ class Analyzer {
     }
     const catalogSchema = typeof rv.schemaname === 'string' ? rv.schemaname : !scope.has(relname) && CATALOG_RELATIONS.has(relname) ? 'pg_catalog' : undefined
     if (catalogSchema !== undefined && CATALOG_SCHEMA_NAMES.has(catalogSchema)) this.catalogRead ??= `${catalogSchema}.${relname}`
-    if (LEAKY_CATALOG_RELATIONS.has(relname)) this.refused ??= `${relname} exposes other tenants' data (statistics values, query text, large objects or credentials)`
+    if (LEAKY_CATALOG_RELATIONS.has(relname) || LEAKY_CATALOG_PREFIX.test(relname)) {
+      this.refused ??= `${relname} exposes other tenants' data (statistics values or counters, sequence values, query text, large objects or credentials)`
+    }
     // In db.schema.table the catalog must be the current database (PostgreSQL refuses any
     // other), so only the schema matters.
     if (rv.schemaname) this.schemas.add(String(rv.schemaname))
@@ -580,6 +647,9 @@ class Analyzer {
       // Not a pg_catalog function: a user function, found through the search path. Under
       // `qualify` that would be the connection's default path, so run it with the tenant's.
       this.searchPathDependent ??= `function ${fn}() is not built in and resolves through the search path`
+    }
+    if (SESSION_ADVISORY_LOCKS.has(fn)) {
+      this.sessionChange ??= `session-level advisory lock ${fn}(); the pg_advisory_xact_* functions release theirs when the transaction ends`
     }
     if (fn === 'pg_notify') this.refused ??= "pg_notify() sends to a database-wide channel, which any other tenant's session may LISTEN on"
     if (REFUSED_FUNCTIONS.has(fn) || REFUSED_FUNCTION_PREFIX.test(fn) || (fn === 'ts_rewrite' && args.length === 2)) {
@@ -644,6 +714,18 @@ class Analyzer {
     this.typeName((tc.typeName as Node) ?? {})
     this.walk(tc.arg, scope)
   }
+}
+
+/** The ALTER FUNCTION action `def` spells, when schema routing refuses it (see Analyzer.functionActions). */
+function refusedFunctionAction(def: Node | undefined): string | undefined {
+  if (def?.defname === 'set') {
+    const set = ((def.arg as Node | undefined)?.VariableSetStmt as Node | undefined) ?? {}
+    const verb = String(set.kind ?? '').startsWith('VAR_RESET') ? 'RESET' : 'SET'
+    return `${verb} ${typeof set.name === 'string' ? set.name : 'ALL'}`
+  }
+  if (def?.defname === 'security' && ((def.arg as Node | undefined)?.Boolean as Node | undefined)?.boolval === true) return 'SECURITY DEFINER'
+  if (def?.defname === 'support') return 'SUPPORT'
+  return undefined
 }
 
 /** Whether the temporary table a statement creates is dropped when its transaction ends. */

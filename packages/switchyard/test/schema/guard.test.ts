@@ -65,6 +65,31 @@ describe('guard: explicit references to another schema, wherever they are', () =
   ])('refuses what it cannot verify: %s', (sql, message) => {
     expect(() => guard(sql)).toThrow(message)
   })
+
+  it.each([
+    ['alter function f() set search_path = tenant_b', /cannot be checked.*ALTER FUNCTION \.\.\. SET search_path/],
+    ['alter function tenant_a.f(int) set search_path to tenant_b, public', /ALTER FUNCTION \.\.\. SET search_path/],
+    ['alter function f() set search_path from current', /ALTER FUNCTION \.\.\. SET search_path/],
+    ['alter procedure p() set search_path = tenant_b', /ALTER PROCEDURE \.\.\. SET search_path/],
+    ['alter routine r() set search_path = tenant_b', /ALTER ROUTINE \.\.\. SET search_path/],
+    ['alter function f() set work_mem = 1', /ALTER FUNCTION \.\.\. SET work_mem/],
+    ['alter function f() reset search_path', /ALTER FUNCTION \.\.\. RESET search_path/],
+    ['alter procedure p() reset all', /ALTER PROCEDURE \.\.\. RESET ALL/],
+    ['alter function f() security definer', /ALTER FUNCTION \.\.\. SECURITY DEFINER/],
+    ['alter function f() external security definer', /SECURITY DEFINER/],
+    ['alter function f() stable security definer', /SECURITY DEFINER/],
+    ['alter function f() support tenant_b.planner_support', /ALTER FUNCTION \.\.\. SUPPORT/],
+  ])('refuses ALTER FUNCTION actions that change how an unread body runs: %s', (sql, message) => {
+    expect(() => guard(sql)).toThrow(TenantIsolationError)
+    expect(() => guard(sql)).toThrow(message)
+  })
+
+  it.each(['alter function f() stable', 'alter function f() security invoker', 'alter function f() cost 5', 'alter function f() rename to g', 'alter function f() owner to bob', 'alter procedure p() set schema tenant_a'])(
+    'allows the other ALTER FUNCTION actions: %s',
+    (sql) => {
+      expect(() => guard(sql)).not.toThrow()
+    },
+  )
 })
 
 describe('guard: functions that run SQL, dump relations or take object names as text', () => {
@@ -170,6 +195,27 @@ describe('guard: session state that would outlive the statement on a pooled conn
   })
 
   it.each([
+    'select pg_advisory_lock(1)',
+    'select pg_advisory_lock_shared(1, 2)',
+    'select pg_try_advisory_lock(1)',
+    'select pg_try_advisory_lock_shared(1)',
+    'select pg_advisory_unlock(1)',
+    'select pg_advisory_unlock_shared(1, 2)',
+    'select pg_advisory_unlock_all()',
+    'select pg_catalog.pg_advisory_lock(id) from orders',
+    'select * from orders where pg_try_advisory_lock(id)',
+  ])('refuses the session-level advisory lock in %s: the lock stays with the pooled connection', (sql) => {
+    expect(() => guard(sql)).toThrow(/session state \(session-level advisory lock pg_\w+\(\).*pooled connection/)
+  })
+
+  it.each(['select pg_advisory_xact_lock(1)', 'select pg_advisory_xact_lock_shared(1, 2)', 'select pg_try_advisory_xact_lock(1)', 'select pg_try_advisory_xact_lock_shared(1)'])(
+    'allows the transaction-level advisory lock in %s: it ends with the transaction',
+    (sql) => {
+      expect(() => guard(sql)).not.toThrow()
+    },
+  )
+
+  it.each([
     'create temp table scratch (id int) on commit drop',
     'set local statement_timeout = 1000',
     'set transaction isolation level serializable',
@@ -197,8 +243,12 @@ describe('guard: session state that would outlive the statement on a pooled conn
     }
   })
 
-  it('builds the local search path as the tenant, the shared schemas, pg_catalog, then pg_temp last', () => {
-    expect(localSearchPath(['tenant_a', 'shared'])).toBe('"tenant_a", "shared", pg_catalog, pg_temp')
+  it('builds the local search path as the tenant, pg_catalog, the shared schemas, then pg_temp last', () => {
+    // pg_catalog before the shared schemas: nothing in them can shadow a built-in for every tenant.
+    expect(localSearchPath(['tenant_a', 'shared'])).toBe('"tenant_a", pg_catalog, "shared", pg_temp')
+    expect(localSearchPath(['tenant_a', 'shared', 'geo'])).toBe('"tenant_a", pg_catalog, "shared", "geo", pg_temp')
+    expect(localSearchPath(['tenant_a'])).toBe('"tenant_a", pg_catalog, pg_temp')
+    expect(() => localSearchPath(['tenant_a', 'shared", public, "x'])).toThrow(/Invalid schema name/)
     expect(() => localSearchPath(['tenant_a", public, "x'])).toThrow(/Invalid schema name/)
     expect(() => localSearchPath([])).toThrow(/names no schema/)
   })
@@ -216,6 +266,14 @@ describe('guard: catalogs that hold other tenants data', () => {
     'select * from pg_largeobject',
     'select * from pg_user_mappings',
     'select * from orders where exists (select 1 from pg_stats)',
+    'select sequencename, last_value from pg_sequences',
+    'select last_value from pg_catalog.pg_sequences',
+    'select n_live_tup from pg_stat_user_tables',
+    'select * from pg_catalog.pg_stat_all_tables',
+    'select idx_scan from pg_stat_user_indexes',
+    'select tup_inserted from pg_stat_database',
+    'select heap_blks_read from pg_statio_user_tables',
+    'select * from pg_catalog.pg_statio_all_sequences',
   ])('refuses %s', (sql) => {
     expect(() => guard(sql)).toThrow(/other tenants' data/)
   })
@@ -340,6 +398,10 @@ describe('guard: operators and three-part names', () => {
     "select note collate tenant_b.german from orders",
     'create index on orders (note tenant_b.text_ops)',
     'select * from orders tablesample tenant_b.sampler (10)',
+    'create table t of tenant_b.mytype',
+    'create table t (c int4range, exclude using gist (c with operator(tenant_b.&&)))',
+    'create table t (c int4range, exclude using gist (c with tenant_b.&&))',
+    'alter table orders add exclude using gist (c with =, d with operator(tenant_b.&&))',
   ])(
     'refuses %s',
     (sql) => {
@@ -347,7 +409,7 @@ describe('guard: operators and three-part names', () => {
     },
   )
 
-  it.each(['select 1 operator(pg_catalog.+) 2', 'select note collate pg_catalog."C" from orders', 'select * from orders tablesample system (10)', 'select * from app.tenant_a.orders', 'select app.tenant_a.orders.id from app.tenant_a.orders', 'select app.shared.f()', 'select 1::app.tenant_a.mood'])(
+  it.each(['select 1 operator(pg_catalog.+) 2', 'select note collate pg_catalog."C" from orders', 'select * from orders tablesample system (10)', 'select * from app.tenant_a.orders', 'select app.tenant_a.orders.id from app.tenant_a.orders', 'select app.shared.f()', 'select 1::app.tenant_a.mood', 'create table t of tenant_a.mytype', 'create table t (c int4range, exclude using gist (c with operator(pg_catalog.&&)))', 'create table t (c int4range, exclude using gist (c with &&))'])(
     'allows %s (the catalog part is the database, not a schema)',
     (sql) => {
       expect(() => guard(sql)).not.toThrow()
@@ -360,6 +422,7 @@ describe('qualify: names the qualifier cannot pin send the statement to the loca
     ["select 'happy'::mood", /type mood/],
     ['select calc_total(id) from orders', /function calc_total/],
     ['create table t (m mood)', /type mood/],
+    ['create table t of mytype', /type mytype/],
     ["select 'f(int)'::regprocedure", /regprocedure/],
   ])('%s', (sql, reason) => {
     const a = analyzeStatement(sql)
@@ -517,7 +580,7 @@ describe.skipIf(!ok)('guard and qualify against a real database', () => {
   })
 
   it('refuses data-leaking catalogs and SQL-running functions against the real server', async () => {
-    for (const sql of ['select * from pg_stats', 'select query from pg_stat_activity', "select query_to_xml('select * from tenant_b.orders', true, false, '')", "select table_to_xml('tenant_b.orders', true, false, '')"]) {
+    for (const sql of ['select * from pg_stats', 'select query from pg_stat_activity', 'select n_live_tup from pg_stat_user_tables', 'select last_value from pg_sequences', "select query_to_xml('select * from tenant_b.orders', true, false, '')", "select table_to_xml('tenant_b.orders', true, false, '')"]) {
       await expect(router.run(pool, sql, [], 'tenant_a')).rejects.toBeInstanceOf(TenantIsolationError)
     }
     // Unqualified catalog relations are pinned to pg_catalog, whatever the tenant has.
@@ -561,6 +624,50 @@ describe.skipIf(!ok)('guard and qualify against a real database', () => {
     await router.run(pool, 'reindex table orders', [], 'tenant_a')
     const { rows } = await pool.query<{ n: number }>(`select count(*)::int as n from pg_stat_user_tables where schemaname = 'tenant_a' and relname = 'orders' and last_analyze is not null`)
     expect(rows).toEqual([{ n: 1 }])
+  })
+
+  it('a SELECT INTO target named like a CTE creates the table in the tenant schema, never public', async () => {
+    await router.run(pool, 'with orders_copy as (select * from orders) select * into orders_copy from orders_copy', [], 'tenant_a')
+    const { rows } = await pool.query<{ nspname: string; n: number }>(
+      `select n.nspname, (select count(*)::int from tenant_a.orders_copy) as n from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relname = 'orders_copy'`,
+    )
+    expect(rows).toEqual([{ nspname: 'tenant_a', n: 2 }])
+  })
+
+  it("a shared schema cannot shadow a built-in function or operator for every tenant: pg_catalog is searched before it", async () => {
+    // CVE-2018-1058 across tenants: same signatures as pg_catalog.upper(text) and =(int4, int4).
+    await pool.query(`create function shared.upper(text) returns text language sql as $$ select 'shadowed' $$`)
+    await pool.query(`create function shared.always(int4, int4) returns boolean language sql as $$ select true $$`)
+    await pool.query(`create operator shared.= (leftarg = int4, rightarg = int4, function = shared.always)`)
+    try {
+      const viaPath = new SchemaRouter({ strategy: 'transaction', shared: ['shared'] })
+      const { rows } = await viaPath.run<{ u: string; eq: boolean; owner: string; motto: string }>(
+        pool,
+        "select upper('x') as u, 1 = 2 as eq, owner, motto() as motto from orders where id = 1",
+        [],
+        'tenant_a',
+      )
+      // The shared schema is still searched, after the built-ins.
+      expect(rows).toEqual([{ u: 'X', eq: false, owner: 'tenant_a', motto: 'shared' }])
+    } finally {
+      await pool.query('drop operator shared.= (int4, int4); drop function shared.always(int4, int4); drop function shared.upper(text)')
+    }
+  })
+
+  it('a session-level advisory lock never stays on a pooled connection', async () => {
+    const one = postgres({ connectionString: db.connectionString, max: 1 }).createPool()
+    try {
+      for (const strategy of ['qualify', 'transaction'] as const) {
+        for (const sql of ['select pg_advisory_lock(42)', 'select pg_try_advisory_lock_shared(42)', 'select pg_advisory_unlock_all()']) {
+          await expect(router.run(one, sql, [], 'tenant_a', { strategy }), sql).rejects.toThrow(/advisory lock/)
+        }
+        await router.run(one, 'select pg_advisory_xact_lock(42)', [], 'tenant_a', { strategy })
+      }
+      const { rows } = await one.query<{ n: number }>(`select count(*)::int as n from pg_locks where locktype = 'advisory' and pid = pg_backend_pid()`)
+      expect(rows).toEqual([{ n: 0 }])
+    } finally {
+      await one.close()
+    }
   })
 
   it('a DML target shadowed by a CTE writes the tenant table, never public', async () => {

@@ -34,6 +34,19 @@ describe('qualifying statements (text splice at parser positions)', () => {
     expect(q('select * from x where exists (with x as (select 1) select * from x)')).toBe('select * from "tenant_a".x where exists (with x as (select 1) select * from x)')
   })
 
+  it('qualifies a SELECT INTO target even when a CTE has its name: PostgreSQL never resolves it to a CTE', () => {
+    expect(q('with orders as (select * from orders) select * into orders from orders')).toBe(
+      'with orders as (select * from "tenant_a".orders) select * into "tenant_a".orders from orders',
+    )
+    // In a set operation the INTO clause sits on the leftmost branch, the WITH clause on the whole.
+    expect(q('with x as (select 1 as a) select * into x from x union select 2')).toBe('with x as (select 1 as a) select * into "tenant_a".x from x union select 2')
+    expect(q('explain analyze with x as (select 1 as a) select * into x from x')).toBe('explain analyze with x as (select 1 as a) select * into "tenant_a".x from x')
+    // CREATE TABLE AS: the WITH belongs to the query, the target was already outside its scope.
+    expect(q('create table x as with x as (select * from x) select * from x')).toBe('create table "tenant_a".x as with x as (select * from "tenant_a".x) select * from x')
+    // The INTO target of a set operation is a write like any other: never into a catalog.
+    expect(() => guard('select 1 as a into information_schema.mailbox union select 2')).toThrow(/SELECT INTO information_schema.mailbox writes to a catalog relation/)
+  })
+
   it('sends shared tables to their shared schema', () => {
     expect(q('select * from orders join countries using (code)', 'tenant_a', { countries: 'shared' })).toBe(
       'select * from "tenant_a".orders join "shared".countries using (code)',

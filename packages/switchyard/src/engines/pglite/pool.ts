@@ -93,7 +93,7 @@ export class PglitePool implements EnginePool {
       try {
         return await db.transaction(async (raw) => {
           if (modes.length > 0) await run(raw, `SET TRANSACTION ${modes.join(', ')}`, [])
-          // Validated names, pg_catalog first and pg_temp last (see localSearchPath); local to this transaction.
+          // Validated names, pg_catalog right after the tenant's schema and pg_temp last (see localSearchPath); local to this transaction.
           const searchPath = options?.searchPath ?? (options?.schema !== undefined ? [options.schema] : undefined)
           if (searchPath !== undefined) await run(raw, `select set_config('search_path', $1, true)`, [localSearchPath(searchPath)])
           try {

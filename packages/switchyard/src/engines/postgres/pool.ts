@@ -174,7 +174,8 @@ export class PostgresPool implements EnginePool {
       const begin = modes.length > 0 ? `BEGIN ${modes.join(', ')}` : 'BEGIN'
       const searchPath = options?.searchPath ?? (options?.schema !== undefined ? [options.schema] : undefined)
       // Local to this transaction: the search path is gone at COMMIT/ROLLBACK, never left on the pooled connection.
-      // localSearchPath validates every name and puts pg_temp last, so no temporary table can shadow a tenant's.
+      // localSearchPath validates every name, puts pg_catalog before the shared schemas (none of their objects
+      // can shadow a built-in) and pg_temp last, so no temporary table can shadow a tenant's.
       // BEGIN and set_config go as one simple-protocol message (one round trip, not two); inlining the
       // path is safe because validated names are plain identifiers, with no quote to escape.
       await this.#run(client, searchPath === undefined ? begin : `${begin}; select set_config('search_path', '${localSearchPath(searchPath)}', true)`, [])
