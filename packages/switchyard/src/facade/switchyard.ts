@@ -491,11 +491,6 @@ export class Switchyard implements Executor {
   }
 }
 
-/**
- * What of the caller's options the engine sees. A fresh object, so nothing else a caller's
- * object carries (a `schema` from untyped code) reaches the engine; `undefined` when there is
- * nothing to carry, so the default path allocates nothing.
- */
 interface Settlers {
   done<R>(result: QueryResult<R>): RoutedResult<R>
   failed(err: unknown): never

@@ -5,6 +5,7 @@ import { guardAnalyzed } from '../sql/guard.js'
 import { MysqlGuard } from '../sql/mysql-guard.js'
 import { ensureParser, parserReady } from '../sql/parser.js'
 import { qualifyAnalyzed, UnqualifiableStatementError } from '../sql/qualify.js'
+import { queryOptionsOf } from '../facade/query-options.js'
 import { RewriteCache } from './rewrite-cache.js'
 import { validateSchemaName } from './schema-name.js'
 
@@ -147,7 +148,7 @@ export class SchemaRouter implements SchemaApplier {
   }
 
   async runInTransaction<R = Row>(tx: EngineTransaction, pool: EnginePool, sql: string, params: readonly unknown[], schema: string, options?: StatementQueryOptions): Promise<QueryResult<R>> {
-    const query = engineOptions(options)
+    const query = queryOptionsOf(options)
     if (pool.capabilities.schemaScoping === 'database') {
       validateSchemaName(schema)
       await this.#mysqlGuard().check(sql, params, schema)
@@ -171,8 +172,8 @@ export class SchemaRouter implements SchemaApplier {
   #execute<R>(pool: EnginePool, p: Prepared, sql: string, params: readonly unknown[], schema: string, options: SchemaRunOptions): Promise<QueryResult<R>> {
     try {
       // An attached SQLite file can only be reached by qualified names: qualify or refuse.
-      if (pool.capabilities.schemaScoping === 'attached') return pool.query<R>(attachedText(p), params, engineOptions(options))
-      if (p.needsPath === undefined && (options.strategy ?? this.strategy) === 'qualify') return pool.query<R>(p.qualified!, params, engineOptions(options))
+      if (pool.capabilities.schemaScoping === 'attached') return pool.query<R>(attachedText(p), params, queryOptionsOf(options))
+      if (p.needsPath === undefined && (options.strategy ?? this.strategy) === 'qualify') return pool.query<R>(p.qualified!, params, queryOptionsOf(options))
       // Qualified tables where possible (shared tables stay on their schema), user functions and types through the local path.
       const text = (options.strategy ?? this.strategy) === 'qualify' && p.qualified !== undefined ? p.qualified : sql
       return pool.query<R>(text, params, { schema, searchPath: p.path, signal: options.signal, rowMode: options.rowMode })
@@ -203,17 +204,6 @@ export class SchemaRouter implements SchemaApplier {
     cache.setAnalysis(sql, analysis)
     return analysis
   }
-}
-
-/**
- * Only the caller's signal and row shape go on to the engine: never the strategy, nor a
- * `schema` an untyped caller slipped in (this router sets the schema). `undefined` when there
- * is neither, so a plain statement allocates nothing.
- */
-function engineOptions(options: StatementQueryOptions | undefined): StatementQueryOptions | undefined {
-  if (options === undefined) return undefined
-  const { signal, rowMode } = options
-  return signal === undefined && rowMode === undefined ? undefined : { signal, rowMode }
 }
 
 function attachedText(p: Prepared): string {
