@@ -104,6 +104,17 @@ export async function createTempPgDatabase(prefix?: string): Promise<TempDatabas
   }
 }
 
+/** Drops every MariaDB/MySQL database named `${prefix}_...` (tenant databases a test provisioned). */
+export async function dropMysqlDatabasesLike(prefix: string): Promise<void> {
+  const admin = await mysql.createConnection({ host: MYSQL_HOST, port: MYSQL_PORT, user: MYSQL_USER })
+  try {
+    const [rows] = await admin.query<mysql.RowDataPacket[]>('select schema_name as n from information_schema.schemata where schema_name like ?', [`${prefix}\\_%`])
+    for (const r of rows) await admin.query(`drop database if exists \`${String(r.n)}\``)
+  } finally {
+    await admin.end()
+  }
+}
+
 /** A fresh MariaDB/MySQL database with a random name. */
 export async function createTempMysqlDatabase(prefix?: string): Promise<TempDatabase> {
   const name = randomName(prefix)

@@ -53,6 +53,8 @@ export class Switchyard implements Executor {
   readonly #settlers = new Map<string, Settlers>()
   /** Schemas any tenant may name besides its own, when the built-in SchemaRouter applies schemas. */
   readonly #sharedSchemas: ReadonlySet<string> | undefined
+  /** `schemaRouting.sharedWrites` of the built-in SchemaRouter: whether tenant contexts may write rows into shared tables. */
+  readonly #sharedWrites: boolean
 
   constructor(options: SwitchyardOptions) {
     this.pools = new PoolRegistry(options)
@@ -73,6 +75,7 @@ export class Switchyard implements Executor {
           ? new SchemaRouter(schemaRouting ?? {})
           : undefined
     this.#sharedSchemas = this.#schemas instanceof SchemaRouter ? new Set(this.#schemas.sharedSchemas) : undefined
+    this.#sharedWrites = this.#schemas instanceof SchemaRouter && this.#schemas.sharedWrites
   }
 
   /**
@@ -203,6 +206,11 @@ export class Switchyard implements Executor {
     return this.pools.peekSpec(alias)?.capabilities.schemaScoping === 'search-path' ? this.#sharedSchemas : undefined
   }
 
+  /** Whether tenant contexts may write rows into shared tables (`schemaRouting.sharedWrites`); the Kysely tree path enforces it as the SQL guard does. */
+  get sharedWrites(): boolean {
+    return this.#sharedWrites
+  }
+
   /**
    * Runs `fn` in one transaction on the write alias; commits when it resolves, rolls back
    * when it throws. Inside, `tx.read`/`write`/`query` all use the transaction's connection,
@@ -301,8 +309,9 @@ export class Switchyard implements Executor {
   /** For Kysely: qualifies its queries from the query tree with the current context's schema. */
   kyselySchemaPlugin(): KyselyPlugin | undefined {
     if (!this.#hasSchemaRouters) return undefined
-    const sharedTables = this.#schemas instanceof SchemaRouter ? this.#schemas.sharedTables : {}
-    return tenantSchemaPlugin(() => this.schemaFor(ModelRegistry.NONE, currentRouteContext()), { sharedTables })
+    const router = this.#schemas instanceof SchemaRouter ? this.#schemas : undefined
+    const options = router ? { sharedTables: router.sharedTables, shared: router.sharedSchemas, sharedWrites: router.sharedWrites } : {}
+    return tenantSchemaPlugin(() => this.schemaFor(ModelRegistry.NONE, currentRouteContext()), options)
   }
 
   /**

@@ -1,5 +1,6 @@
 import type { OperationNode } from 'kysely'
 import type { StatementKind } from '../sql/classify.js'
+import { sharedChangeError } from '../sql/guard.js'
 
 const LOCKING = new Set(['ForUpdate', 'ForNoKeyUpdate', 'ForShare', 'ForKeyShare'])
 const MODIFYING = new Set(['InsertQueryNode', 'UpdateQueryNode', 'DeleteQueryNode', 'MergeQueryNode'])
@@ -114,4 +115,75 @@ export function schemasOfNode(root: OperationNode): { schemas: Set<string>; unqu
     }
   }
   return { schemas, unqualifiedTable }
+}
+
+/** Where each root node kind names what it changes: field, DDL (`structure`) or DML (`rows`), and the statement kind for messages. */
+const TREE_TARGETS: Readonly<Record<string, readonly (readonly [string, 'structure' | 'rows', string])[]>> = {
+  InsertQueryNode: [['into', 'rows', 'INSERT INTO']],
+  UpdateQueryNode: [['table', 'rows', 'UPDATE']],
+  DeleteQueryNode: [['from', 'rows', 'DELETE FROM']],
+  MergeQueryNode: [['into', 'rows', 'MERGE INTO']],
+  CreateTableNode: [['table', 'structure', 'CREATE TABLE']],
+  DropTableNode: [['table', 'structure', 'DROP TABLE']],
+  AlterTableNode: [
+    ['table', 'structure', 'ALTER TABLE'],
+    ['setSchema', 'structure', 'ALTER TABLE ... SET SCHEMA'],
+  ],
+  CreateIndexNode: [['table', 'structure', 'CREATE INDEX ... ON']],
+  DropIndexNode: [
+    ['name', 'structure', 'DROP INDEX'],
+    ['table', 'structure', 'DROP INDEX ... ON'],
+  ],
+  CreateViewNode: [['name', 'structure', 'CREATE VIEW']],
+  DropViewNode: [['name', 'structure', 'DROP VIEW']],
+  CreateTypeNode: [['name', 'structure', 'CREATE TYPE']],
+  DropTypeNode: [['name', 'structure', 'DROP TYPE']],
+  CreateSchemaNode: [['schema', 'structure', 'CREATE SCHEMA']],
+  DropSchemaNode: [['schema', 'structure', 'DROP SCHEMA']],
+  RefreshMaterializedViewNode: [['name', 'structure', 'REFRESH MATERIALIZED VIEW']],
+}
+
+/**
+ * Refuses a Kysely statement that changes a shared schema from a tenant context, like the SQL
+ * guard: DDL on a table, view, index, type or schema in one (or SET SCHEMA into one) always,
+ * INSERT/UPDATE/DELETE/MERGE into one unless `sharedWrites`. Reads the root and its WITH
+ * clause only (PostgreSQL allows data-modifying CTEs only there), so a plain select costs two
+ * property reads.
+ */
+export function guardTreeChanges(root: OperationNode, tenantSchema: string, shared: ReadonlySet<string>, sharedWrites: boolean): void {
+  const node = root as Node
+  for (const [field, change, statement] of TREE_TARGETS[node.kind] ?? []) {
+    if (change === 'rows' && sharedWrites) continue
+    for (const { schema, object } of namedTargets(node[field])) {
+      if (schema !== undefined && schema !== tenantSchema && shared.has(schema)) throw sharedChangeError(change, statement, object, schema, tenantSchema)
+    }
+  }
+  const ctes = (node.with as { expressions?: readonly { expression?: OperationNode }[] } | undefined)?.expressions
+  for (const cte of ctes ?? []) if (cte.expression) guardTreeChanges(cte.expression, tenantSchema, shared, sharedWrites)
+}
+
+/** The schema-qualified names a target field holds: a table (possibly aliased, or a list of them), a schemable name, or a schema. */
+function namedTargets(value: unknown): { schema: string | undefined; object: string }[] {
+  const node = value as Node | undefined
+  if (!node || typeof node !== 'object') return []
+  switch (node.kind) {
+    case 'TableNode':
+      return namedTargets(node.table)
+    case 'AliasNode':
+      return namedTargets(node.node)
+    case 'FromNode':
+      return ((node.froms as unknown[]) ?? []).flatMap(namedTargets)
+    case 'ListNode':
+      return ((node.items as unknown[]) ?? []).flatMap(namedTargets)
+    case 'SchemableIdentifierNode': {
+      const schema = (node.schema as { name?: unknown } | undefined)?.name
+      const name = String((node.identifier as { name?: unknown } | undefined)?.name)
+      return [typeof schema === 'string' ? { schema, object: `${schema}.${name}` } : { schema: undefined, object: name }]
+    }
+    case 'IdentifierNode':
+      // A schema itself: CREATE/DROP SCHEMA, ALTER TABLE ... SET SCHEMA.
+      return typeof node.name === 'string' ? [{ schema: node.name, object: node.name }] : []
+    default:
+      return []
+  }
 }

@@ -4,7 +4,7 @@ import { CrossDatabaseRelationError, TenantIsolationError, UnsupportedError } fr
 import type { Switchyard } from '../facade/switchyard.js'
 import type { TransactionScope } from '../facade/transaction-scope.js'
 import type { RoutedResult } from '../facade/types.js'
-import { isPlainTree, kindOfNode, schemasOfNode, tablesOfNode } from './query-tree.js'
+import { guardTreeChanges, isPlainTree, kindOfNode, schemasOfNode, tablesOfNode } from './query-tree.js'
 
 class Rollback extends Error {}
 
@@ -56,6 +56,8 @@ export class RoutedConnection implements DatabaseConnection {
     for (const named of schemas) {
       if (named !== schema && !shared.has(named)) throw new TenantIsolationError(named, schema)
     }
+    // This path skips the SQL guard: refuse writes into shared tables here (the plugin may not be ours).
+    guardTreeChanges(compiled.query, schema, shared, this.sy.sharedWrites)
     return schema
   }
 

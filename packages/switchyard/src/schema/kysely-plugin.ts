@@ -11,7 +11,22 @@ import {
   IdentifierNode,
 } from 'kysely'
 import type { QueryId } from 'kysely'
+import { guardTreeChanges } from '../kysely/query-tree.js'
 import { validateSchemaName } from './schema-name.js'
+
+/** Options of {@link tenantSchemaPlugin}: the same meaning as the schema router's options of these names. */
+export interface TenantSchemaPluginOptions {
+  /** Unqualified tables that live in a shared schema rather than the tenant's: table → schema. */
+  readonly sharedTables?: Readonly<Record<string, string>>
+  /** Schemas every tenant may read besides its own (the `sharedTables` schemas count too); their structure is never changed from a tenant context. */
+  readonly shared?: readonly string[]
+  /**
+   * Lets a tenant context insert, update, delete or merge rows in tables of the shared schemas.
+   * Default `false`: a row written to a shared table is visible to every tenant. DDL on a
+   * shared schema is refused whatever this says.
+   */
+  readonly sharedWrites?: boolean
+}
 
 /** Points shared tables, which WithSchemaPlugin gave the tenant's schema, at their shared schema. */
 class SharedTables extends OperationNodeTransformer {
@@ -34,6 +49,8 @@ class SharedTables extends OperationNodeTransformer {
  * Qualifies every unqualified table of a Kysely query with the current tenant's schema,
  * from the query tree (no SQL parsing), leaving CTE names alone and shared tables on their
  * shared schema. The schema is asked per query, so one Kysely instance serves every tenant.
+ * A query that would change a shared schema is refused with `TenantIsolationError` before it
+ * compiles: DDL always, writes into shared tables unless `sharedWrites` (see the options).
  *
  * @example
  * ```ts
@@ -45,16 +62,21 @@ class SharedTables extends OperationNodeTransformer {
  * // select * from "tenant_acme"."orders"
  * ```
  */
-export function tenantSchemaPlugin(schemaFor: () => string | undefined, options: { sharedTables?: Readonly<Record<string, string>> } = {}): KyselyPlugin {
+export function tenantSchemaPlugin(schemaFor: () => string | undefined, options: TenantSchemaPluginOptions = {}): KyselyPlugin {
   const shared = Object.freeze({ ...(options.sharedTables ?? {}) })
+  const hasSharedTables = Object.keys(shared).length > 0
+  const sharedSchemas: ReadonlySet<string> = new Set([...(options.shared ?? []), ...Object.values(shared)])
+  const sharedWrites = options.sharedWrites === true
   return {
     transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
       const schema = schemaFor()
       if (schema === undefined) return args.node
       validateSchemaName(schema)
       const qualified = new WithSchemaPlugin(schema).transformQuery(args)
-      if (Object.keys(shared).length === 0) return qualified
-      return new SharedTables(schema, shared).transformNode(qualified, args.queryId)
+      const routed = hasSharedTables ? new SharedTables(schema, shared).transformNode(qualified, args.queryId) : qualified
+      // After qualification, so an unqualified shared table is seen in its shared schema.
+      if (sharedSchemas.size > 0) guardTreeChanges(routed, schema, sharedSchemas, sharedWrites)
+      return routed
     },
     async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
       return args.result

@@ -1,13 +1,14 @@
 import type { EnginePool, EngineTransaction, QueryResult, Row } from '../engines/types.js'
 import type { SchemaApplier, SchemaRunOptions, StatementQueryOptions } from '../facade/types.js'
 import { analyzeStatement, type StatementAnalysis } from '../sql/analyze.js'
-import { guardAnalyzed } from '../sql/guard.js'
+import { guardAnalyzed, type SharedChangeOptions } from '../sql/guard.js'
 import { MysqlGuard } from '../sql/mysql-guard.js'
 import { ensureParser, parserReady } from '../sql/parser.js'
 import { qualifyAnalyzed, UnqualifiableStatementError } from '../sql/qualify.js'
 import { queryOptionsOf } from '../facade/query-options.js'
 import { RewriteCache } from './rewrite-cache.js'
 import { validateSchemaName } from './schema-name.js'
+import { localSearchPath } from './search-path.js'
 
 export type SchemaStrategy = 'qualify' | 'transaction'
 
@@ -18,6 +19,17 @@ export interface SchemaRoutingOptions {
   readonly shared?: readonly string[]
   /** Unqualified tables that live in a shared schema rather than the tenant's: table → schema. */
   readonly sharedTables?: Readonly<Record<string, string>>
+  /**
+   * Lets a tenant context write rows (INSERT, UPDATE, DELETE, MERGE, COPY FROM, setval) into
+   * tables of the shared schemas (MySQL: the shared databases). Default `false`: a row written
+   * to a shared table is visible to every tenant, so one tenant's request — a bug, or a
+   * statement injected into its code path — could plant, change or delete data every other
+   * tenant reads. Set it only when tenants are meant to write shared rows (a cross-tenant
+   * audit log, say). Reads of shared tables are always allowed; DDL, TRUNCATE and maintenance
+   * on a shared schema, or moving an object into one, are always refused whatever this says:
+   * shared schemas are changed by migrations on an admin connection.
+   */
+  readonly sharedWrites?: boolean
   /** Statement texts whose analysis (one parse each) is kept. Default 5 000. */
   readonly cacheSize?: number
   /** (statement text, schema) pairs whose guarded, qualified form is kept, in total over all statements and schemas. Default 20 000. */
@@ -35,14 +47,23 @@ interface Prepared {
   readonly needsPath: string | undefined
   /** The tenant's schema then the shared ones: the transaction-local search path (the engine puts pg_catalog after the tenant's schema and pg_temp last). */
   readonly path: readonly string[]
+  /**
+   * What runs where the strategy would run the statement's own text (the `transaction`
+   * strategy, or a statement the qualifier cannot pin). A statement that changes an object it
+   * names without a schema must not change a shared one the tenant lacks (`drop table regions`,
+   * `delete from regions`): it runs qualified when it can be (its targets pinned to the tenant),
+   * else as written with the tenant's schema alone on its path. Anything else: as written, `path`.
+   */
+  readonly rawText: string
+  readonly rawPath: readonly string[]
 }
 
 /**
  * Applies a tenant's schema to each statement without ever leaving it on a pooled
  * connection. On PostgreSQL engines a statement is parsed once per text (cached), guarded
- * against naming any other tenant's schema, then either qualified (`qualify`) or run in a
- * transaction with a local search path (`transaction`, and for statements the qualifier
- * cannot pin). Engines without schemas (MySQL databases) select the tenant's database per
+ * against naming any other tenant's schema or changing a shared one (see `sharedWrites`),
+ * then either qualified (`qualify`) or run in a transaction with a local search path
+ * (`transaction`, and for statements the qualifier cannot pin). Engines without schemas (MySQL databases) select the tenant's database per
  * statement, after a MySQL-grammar guard ({@link MysqlGuard}, analyses cached per text) has
  * refused any statement naming another database, changing session state, or that it cannot
  * read: selecting the database alone would leave `other_db.orders` reachable.
@@ -67,6 +88,8 @@ export class SchemaRouter implements SchemaApplier {
   readonly #shared: ReadonlySet<string>
   readonly #sharedList: readonly string[]
   readonly #sharedTables: Readonly<Record<string, string>>
+  /** What the guard needs to refuse changes to shared schemas; fixed per router, so a cached rewrite keeps its decision. */
+  readonly #sharedChanges: SharedChangeOptions
   readonly #numbered: RewriteCache<StatementAnalysis, Prepared>
   /** `?` texts (MySQL/SQLite placeholders) are analysed differently, so cached apart. Created on first use. */
   #question: RewriteCache<StatementAnalysis, Prepared> | undefined
@@ -80,6 +103,7 @@ export class SchemaRouter implements SchemaApplier {
     this.#sharedTables = Object.freeze({ ...(options.sharedTables ?? {}) })
     this.#sharedList = Object.freeze([...new Set([...(options.shared ?? []), ...Object.values(this.#sharedTables)].map(validateSchemaName))])
     this.#shared = new Set(this.#sharedList)
+    this.#sharedChanges = Object.freeze({ sharedTables: this.#sharedTables, sharedWrites: options.sharedWrites === true })
     this.#cacheSize = options.cacheSize ?? 5000
     this.#rewriteCacheSize = options.rewriteCacheSize ?? 20_000
     this.#numbered = new RewriteCache(this.#cacheSize, this.#rewriteCacheSize)
@@ -87,6 +111,11 @@ export class SchemaRouter implements SchemaApplier {
 
   get sharedTables(): Readonly<Record<string, string>> {
     return this.#sharedTables
+  }
+
+  /** Whether tenant contexts may write rows into shared tables (`sharedWrites`); never DDL. */
+  get sharedWrites(): boolean {
+    return this.#sharedChanges.sharedWrites === true
   }
 
   /** The shared schemas, in the order they are searched after a tenant's schema. */
@@ -117,7 +146,7 @@ export class SchemaRouter implements SchemaApplier {
   }
 
   #mysqlGuard(): MysqlGuard {
-    return (this.#mysql ??= new MysqlGuard(this.#shared, this.#cacheSize))
+    return (this.#mysql ??= new MysqlGuard(this.#shared, this.#cacheSize, { sharedWrites: this.sharedWrites }))
   }
 
   run<R = Row>(pool: EnginePool, sql: string, params: readonly unknown[], schema: string, options: SchemaRunOptions = {}): Promise<QueryResult<R>> {
@@ -159,7 +188,14 @@ export class SchemaRouter implements SchemaApplier {
     if (pool.capabilities.schemaScoping === 'attached') return tx.query<R>(attachedText(prepared), params, query)
     // The transaction already carries the tenant's local search path; qualifying too keeps
     // shared tables pointing at their shared schema.
-    return tx.query<R>(this.strategy === 'qualify' && prepared.qualified !== undefined ? prepared.qualified : sql, params, query)
+    if (this.strategy === 'qualify' && prepared.qualified !== undefined) return tx.query<R>(prepared.qualified, params, query)
+    if (prepared.rawPath === prepared.path) return tx.query<R>(prepared.rawText, params, query)
+    // The tenant's schema alone for this statement (see Prepared.rawText), then the transaction's path again. After a
+    // failure the transaction is aborted: its path comes back with the rollback (to a savepoint taken earlier, too).
+    await tx.query(`select set_config('search_path', $1, true)`, [localSearchPath(prepared.rawPath)], { signal: query?.signal })
+    const result = await tx.query<R>(prepared.rawText, params, query)
+    await tx.query(`select set_config('search_path', $1, true)`, [localSearchPath(prepared.path)])
+    return result
   }
 
   /** The statement as it would run for `schema` under the qualify strategy (guarded). */
@@ -175,25 +211,39 @@ export class SchemaRouter implements SchemaApplier {
       if (pool.capabilities.schemaScoping === 'attached') return pool.query<R>(attachedText(p), params, queryOptionsOf(options))
       if (p.needsPath === undefined && (options.strategy ?? this.strategy) === 'qualify') return pool.query<R>(p.qualified!, params, queryOptionsOf(options))
       // Qualified tables where possible (shared tables stay on their schema), user functions and types through the local path.
-      const text = (options.strategy ?? this.strategy) === 'qualify' && p.qualified !== undefined ? p.qualified : sql
-      return pool.query<R>(text, params, { schema, searchPath: p.path, signal: options.signal, rowMode: options.rowMode })
+      const qualified = (options.strategy ?? this.strategy) === 'qualify' && p.qualified !== undefined
+      return pool.query<R>(qualified ? p.qualified! : p.rawText, params, { schema, searchPath: qualified ? p.path : p.rawPath, signal: options.signal, rowMode: options.rowMode })
     } catch (err) {
       return Promise.reject(err)
     }
   }
 
-  /** Validates, guards and qualifies `sql` for `schema`, and caches the result (only when it passed). */
+  /**
+   * Validates, guards and qualifies `sql` for `schema`, and caches the result only when it
+   * passed: a refused statement is refused again on every call, and a cache hit skips no check
+   * (the guard's inputs — analysis, schema and this router's fixed options — are the cache key
+   * or never change).
+   */
   #prepare(cache: RewriteCache<StatementAnalysis, Prepared>, analysis: StatementAnalysis, sql: string, schema: string): Prepared {
     validateSchemaName(schema)
-    guardAnalyzed(analysis, schema, this.#shared)
+    guardAnalyzed(analysis, schema, this.#shared, this.#sharedChanges)
     const qualified = analysis.unqualifiable === undefined ? qualifyAnalyzed(sql, analysis, schema, this.#sharedTables) : undefined
+    const path = Object.freeze(this.searchPathFor(schema))
+    const pin = path.length > 1 && this.#changesUnqualified(analysis)
     const prepared: Prepared = Object.freeze({
       qualified,
       needsPath: analysis.unqualifiable ?? analysis.searchPathDependent,
-      path: Object.freeze(this.searchPathFor(schema)),
+      path,
+      rawText: pin && qualified !== undefined ? qualified : sql,
+      rawPath: pin && qualified === undefined ? Object.freeze([schema]) : path,
     })
     cache.set(sql, schema, prepared)
     return prepared
+  }
+
+  /** Whether the statement changes an object named without a schema that `sharedTables` does not place. */
+  #changesUnqualified(analysis: StatementAnalysis): boolean {
+    return analysis.changes?.some((c) => c.schema === undefined && !(c.table !== undefined && Object.hasOwn(this.#sharedTables, c.table))) === true
   }
 
   async #analyze(cache: RewriteCache<StatementAnalysis, Prepared>, sql: string): Promise<StatementAnalysis> {

@@ -1,4 +1,5 @@
 import { BUILTIN_FUNCTIONS, BUILTIN_TYPES, CATALOG_RELATIONS } from './builtins.js'
+import { relationChange, statementChanges, type ChangeTarget } from './change-targets.js'
 import { CATALOG_SCHEMAS as CATALOG_SCHEMA_NAMES } from './guard.js'
 import { parsePostgres } from './parser.js'
 
@@ -41,6 +42,11 @@ export interface StatementAnalysis {
    * schema or a catalog, which other tenants use too.
    */
   readonly wholeSchemas?: ReadonlySet<string>
+  /**
+   * What the statement creates, alters, drops, truncates or writes rows into (anywhere, CTEs
+   * included), for the guard to refuse when it lands in a shared schema. Absent when nothing.
+   */
+  readonly changes?: readonly ChangeTarget[]
 }
 
 /**
@@ -337,6 +343,7 @@ class Analyzer {
   unverifiable: string | undefined
   refused: string | undefined
   readonly wholeSchemas = new Set<string>()
+  readonly changes: ChangeTarget[] = []
   /** The first catalog relation the statement reads, if any (`pg_catalog.pg_settings`). */
   catalogRead: string | undefined
   /** The temporary relation this statement creates, if any. */
@@ -347,6 +354,7 @@ class Analyzer {
     if (!type || !body) return
     const b = body as Node
     this.statementKind(type, b)
+    this.changes.push(...statementChanges(type, b))
     if (!QUALIFIABLE.has(type)) this.unqualifiable ??= `${type} is not rewritten by the qualifier`
     if (OPAQUE_CODE.has(type)) this.unverifiable ??= `${type} carries code the guard cannot inspect`
     this.namedSchemas(type, b)
@@ -556,6 +564,7 @@ class Analyzer {
       if (DML_STATEMENTS.has(key) && (child as Node).relation && isRangeVar((child as Node).relation)) {
         const { relation, ...rest } = child as Node
         this.catalogWrite(relation as Node, DML_VERBS[key] ?? key)
+        relationChange(this.changes, 'rows', DML_VERBS[key] ?? key, relation)
         this.rangeVar(relation as Node, NO_CTES)
         this.walk({ [key]: rest }, scope)
         continue
@@ -564,6 +573,8 @@ class Analyzer {
       if (intoVerb !== undefined && isRangeVar((child as Node).rel)) {
         const { rel, ...rest } = child as Node
         this.catalogWrite(rel as Node, intoVerb)
+        // It creates a table: DDL, whatever statement carries it.
+        relationChange(this.changes, 'structure', intoVerb, rel)
         this.rangeVar(rel as Node, NO_CTES)
         this.walk(rest, scope)
         continue
@@ -672,6 +683,8 @@ class Analyzer {
         const named = SCHEMA_ARGUMENT.has(fn) ? parts[0] : schemaOfNameList(parts)
         if (named !== undefined) this.schemas.add(named)
         else this.unqualifiable ??= `${fn}('${text}') resolves a name through the search path`
+        // setval() rewinds or skips a sequence: in a shared schema, every tenant's next ids change.
+        if (fn === 'setval' && named !== undefined) this.changes.push({ change: 'rows', statement: 'setval() on', object: text, schema: named })
       }
     }
     this.walk(fc.args, scope)
@@ -809,5 +822,6 @@ export function analyzeStatement(sql: string, placeholders: 'numbered' | 'questi
     ...(a.unverifiable !== undefined ? { unverifiable: a.unverifiable } : {}),
     ...(a.refused !== undefined ? { refused: a.refused } : {}),
     ...(a.wholeSchemas.size > 0 ? { wholeSchemas: a.wholeSchemas } : {}),
+    ...(a.changes.length > 0 ? { changes: Object.freeze(a.changes.map((c) => Object.freeze(c))) } : {}),
   })
 }

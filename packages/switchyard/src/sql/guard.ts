@@ -1,8 +1,19 @@
 import { TenantIsolationError } from '../errors.js'
 import type { StatementAnalysis } from './analyze.js'
+import type { ChangeTarget } from './change-targets.js'
 
 /** Schemas every tenant may name (and read, never write): the catalogs. */
 export const CATALOG_SCHEMAS: ReadonlySet<string> = new Set(['pg_catalog', 'information_schema'])
+
+/** How {@link guardAnalyzed} treats statements that change objects in shared schemas. */
+export interface SharedChangeOptions {
+  /** Unqualified tables the qualifier sends to a shared schema (the router's `sharedTables`): changing one changes that schema. */
+  readonly sharedTables?: Readonly<Record<string, string>>
+  /** Let DML write rows into tables of shared schemas (the router's `sharedWrites`). Never DDL or TRUNCATE. Default false. */
+  readonly sharedWrites?: boolean
+}
+
+const NO_SHARED_CHANGE_OPTIONS: SharedChangeOptions = Object.freeze({})
 
 /**
  * Refuses a statement that names any schema other than the tenant's own, the shared ones
@@ -11,8 +22,11 @@ export const CATALOG_SCHEMAS: ReadonlySet<string> = new Set(['pg_catalog', 'info
  * pooled, shared connection: session-level changes, code or SQL text the guard cannot read,
  * transaction control, several statements in one text, data-leaking catalogs, writes into the
  * catalogs, database-wide maintenance and NOTIFY. A statement acting on a schema as a whole
- * (DROP/GRANT ON SCHEMA, REINDEX SCHEMA) must name the tenant's own. A bug in routing code
- * must fail loudly, not read another tenant's rows.
+ * (DROP/GRANT ON SCHEMA, REINDEX SCHEMA) must name the tenant's own. Shared schemas are read,
+ * not changed: DDL, TRUNCATE or maintenance on an object in one (named, or an unqualified table
+ * `sharedTables` sends there), or moving an object into one, is always refused; INSERT, UPDATE,
+ * DELETE, MERGE and COPY FROM into one unless `sharedWrites` is set. A bug in routing code
+ * must fail loudly, not read another tenant's rows or change what every tenant reads.
  *
  * @example
  * ```ts
@@ -20,7 +34,7 @@ export const CATALOG_SCHEMAS: ReadonlySet<string> = new Set(['pg_catalog', 'info
  * // throws TenantIsolationError
  * ```
  */
-export function guardAnalyzed(analysis: StatementAnalysis, tenantSchema: string, shared: ReadonlySet<string>): void {
+export function guardAnalyzed(analysis: StatementAnalysis, tenantSchema: string, shared: ReadonlySet<string>, options: SharedChangeOptions = NO_SHARED_CHANGE_OPTIONS): void {
   if (analysis.sessionChange !== undefined) {
     throw new TenantIsolationError(
       analysis.sessionChange,
@@ -52,4 +66,29 @@ export function guardAnalyzed(analysis: StatementAnalysis, tenantSchema: string,
       throw new TenantIsolationError(schema, tenantSchema)
     }
   }
+  if (analysis.changes !== undefined) guardChanges(analysis.changes, tenantSchema, shared, options)
+}
+
+function guardChanges(changes: readonly ChangeTarget[], tenantSchema: string, shared: ReadonlySet<string>, { sharedTables, sharedWrites }: SharedChangeOptions): void {
+  for (const c of changes) {
+    const viaSharedTables = c.schema === undefined && c.table !== undefined && sharedTables !== undefined && Object.hasOwn(sharedTables, c.table) ? sharedTables[c.table] : undefined
+    const schema = c.schema ?? viaSharedTables
+    // A sharedTables schema is shared even when the caller left it out of `shared`.
+    if (schema === undefined || schema === tenantSchema || !(shared.has(schema) || viaSharedTables !== undefined)) continue
+    if (c.change === 'rows' && sharedWrites === true) continue
+    const object = viaSharedTables !== undefined ? `${c.object} (shared table ${schema}.${c.table})` : c.object
+    throw sharedChangeError(c.change, c.statement, object, schema, tenantSchema)
+  }
+}
+
+/**
+ * The refusal of a change to a shared schema (a shared database on MySQL), worded the same for
+ * the SQL guards and the Kysely query-tree path. `object` is as written (`shared.countries`).
+ */
+export function sharedChangeError(change: 'structure' | 'rows', statement: string, object: string, schema: string, tenantSchema: string, noun: 'schema' | 'database' = 'schema'): TenantIsolationError {
+  const message =
+    change === 'structure'
+      ? `${statement} ${object} would change shared ${noun} '${schema}', which every tenant uses. Schema routing refuses DDL, TRUNCATE and maintenance on a shared ${noun} from a tenant context: shared ${noun}s are changed by migrations on an admin connection.`
+      : `${statement} ${object} would write rows in shared ${noun} '${schema}', and a row written to a shared table is visible to every tenant. Schema routing refuses it from a tenant context: write shared data in a migration on an admin connection, or set the schema router's sharedWrites option if tenants are meant to write it.`
+  return new TenantIsolationError(schema, tenantSchema, message)
 }

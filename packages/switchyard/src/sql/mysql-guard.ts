@@ -1,5 +1,6 @@
 import { TenantIsolationError } from '../errors.js'
 import { Lru } from '../util/lru.js'
+import { sharedChangeError } from './guard.js'
 
 /**
  * The tenant-isolation guard for MySQL and MariaDB, where a tenant's "schema" is a database
@@ -31,7 +32,10 @@ import { Lru } from '../util/lru.js'
  *   connection, where the next tenant could read them), `SELECT ... INTO`, `LOAD_FILE`, named
  *   locks (`GET_LOCK`, server-wide), `LAST_INSERT_ID(expr)`, temporary tables, and storage
  *   engines or table options that reach other databases or the file system (FEDERATED,
- *   CONNECT, MERGE, SPIDER; `CONNECTION`, `UNION`, `DATA/INDEX DIRECTORY`).
+ *   CONNECT, MERGE, SPIDER; `CONNECTION`, `UNION`, `DATA/INDEX DIRECTORY`);
+ * - changes to the shared databases, which every tenant reads: DDL and TRUNCATE on a table,
+ *   view or index in one (RENAME TABLE into or out of one included) are always refused, and
+ *   INSERT, REPLACE, UPDATE and DELETE into one unless the router's `sharedWrites` is set.
  *
  * It assumes the server's default lexing — backslash escapes in strings and `"` as a string
  * quote (no `NO_BACKSLASH_ESCAPES` or `ANSI_QUOTES` in the server's sql_mode) — as mysql2's own
@@ -47,6 +51,19 @@ export interface MysqlAnalysis {
   readonly databases: readonly string[]
   /** Set when the statement is refused whatever the tenant. */
   readonly refusal?: MysqlRefusal
+  /** Tables in an explicitly named database that the statement changes (absent when none): refused when the database is shared. */
+  readonly changes?: readonly MysqlChange[]
+}
+
+/** A table the statement changes, in a database it names explicitly (an unqualified one is in the tenant's database). */
+export interface MysqlChange {
+  /** `structure`: DDL or TRUNCATE; `rows`: INSERT, REPLACE, UPDATE, DELETE, setval(). */
+  readonly change: 'structure' | 'rows'
+  /** The statement kind, for messages: `DROP TABLE`, `INSERT INTO`. */
+  readonly statement: string
+  readonly database: string
+  /** The object as written: `db.table`. */
+  readonly object: string
 }
 
 export interface MysqlRefusal {
@@ -205,6 +222,7 @@ export function scanMysqlText(sql: string): string | undefined {
 /** Collects database qualifiers and refusals from a parsed statement tree. */
 class Walker {
   readonly databases = new Set<string>()
+  readonly changes: MysqlChange[] = []
   refusal: MysqlRefusal | undefined
 
   refuse(kind: MysqlRefusal['kind'], reason: string): void {
@@ -223,7 +241,77 @@ class Walker {
       if (!ALLOWED_OBJECTS.has(object)) return this.refuse('refused', `${type.toUpperCase()} ${object.toUpperCase() || '?'} reaches beyond the tenant's database`)
     }
     if (type === 'create' && ast.temporary) return this.refuse('session', 'a temporary table lives on the pooled connection')
+    this.#changes(type, ast)
     this.node(ast)
+  }
+
+  /** Records the tables the statement creates, alters, drops, truncates, renames or writes rows into. */
+  #changes(type: string, ast: Record<string, unknown>): void {
+    const keyword = String(ast.keyword ?? '').toLowerCase()
+    const structure = (statement: string, ref: unknown) => this.#change('structure', statement, ref)
+    switch (type) {
+      case 'insert':
+      case 'replace':
+        for (const t of entries(ast.table)) this.#change('rows', `${type.toUpperCase()} INTO`, t)
+        break
+      case 'update':
+        this.#updateTargets(ast)
+        break
+      case 'delete':
+        this.#deleteTargets(ast)
+        break
+      case 'create':
+        if (keyword === 'index') structure('CREATE INDEX ... ON', ast.table)
+        else if (keyword === 'view') structure('CREATE VIEW', ast.view)
+        else for (const t of entries(ast.table)) structure('CREATE TABLE', t)
+        break
+      case 'drop':
+        if (keyword === 'index') structure('DROP INDEX ... ON', ast.table)
+        else for (const t of entries(ast.name)) structure(`DROP ${keyword.toUpperCase()}`, t)
+        break
+      case 'truncate':
+        for (const t of entries(ast.name)) structure('TRUNCATE TABLE', t)
+        break
+      case 'alter':
+        for (const t of entries(ast.table)) structure('ALTER TABLE', t)
+        break
+      case 'rename':
+        // Both sides: renaming moves a table out of, or into, the database either names.
+        for (const pair of entries(ast.table)) for (const t of entries(pair)) structure('RENAME TABLE', t)
+        break
+    }
+  }
+
+  /**
+   * A multi-table UPDATE changes the tables whose columns it sets: a qualified SET column
+   * names its table (or alias); an unqualified one may belong to any of them, so all count.
+   */
+  #updateTargets(ast: Record<string, unknown>): void {
+    const tables = entries(ast.table).filter((t) => typeof (t as { table?: unknown }).table === 'string') as TableRef[]
+    const set = entries(ast.set) as { table?: unknown }[]
+    const ambiguous = tables.length > 1 && set.some((s) => typeof s.table !== 'string')
+    for (const t of tables) {
+      const name = t.as ?? t.table
+      if (ambiguous) this.#change('rows', 'UPDATE', t, ' (an unqualified SET column may belong to it; qualify SET columns with their table)')
+      else if (tables.length === 1 || set.some((s) => s.table === name)) this.#change('rows', 'UPDATE', t)
+    }
+  }
+
+  /** A multi-table DELETE names its targets by table or alias; resolve aliases against the FROM list. */
+  #deleteTargets(ast: Record<string, unknown>): void {
+    const from = entries(ast.from) as TableRef[]
+    for (const target of entries(ast.table) as TableRef[]) {
+      const source = databaseOf(target.db) === undefined ? from.find((f) => (f.as ?? f.table) === target.table) : undefined
+      this.#change('rows', 'DELETE FROM', source ?? target)
+    }
+  }
+
+  #change(change: MysqlChange['change'], statement: string, ref: unknown, note = ''): void {
+    const r = ref as TableRef | null | undefined
+    const database = databaseOf(r?.db)
+    const table = r?.table ?? r?.view
+    if (database === undefined || typeof table !== 'string') return
+    this.changes.push({ change, statement, database, object: `${database}.${table}${note}` })
   }
 
   node(value: unknown): void {
@@ -275,8 +363,12 @@ class Walker {
     const args = (o.args as { value?: unknown } | undefined)?.value
     if (name === 'last_insert_id' && Array.isArray(args) && args.length > 0) return this.refuse('session', 'LAST_INSERT_ID(expr) sets a value the pooled connection keeps')
     if (SEQUENCE_FUNCTIONS.has(name) && Array.isArray(args)) {
-      const first = args[0] as { type?: unknown; table?: unknown } | undefined
-      if (first?.type === 'column_ref' && typeof first.table === 'string') this.databases.add(first.table)
+      const first = args[0] as { type?: unknown; table?: unknown; column?: unknown } | undefined
+      if (first?.type === 'column_ref' && typeof first.table === 'string') {
+        this.databases.add(first.table)
+        // setval() rewinds or skips a sequence: in a shared database, every tenant's next ids change.
+        if (name === 'setval') this.changes.push({ change: 'rows', statement: 'SETVAL() on', database: first.table, object: `${first.table}.${String(first.column)}` })
+      }
     }
   }
 
@@ -284,6 +376,26 @@ class Walker {
     const e = String(engine ?? '').toLowerCase()
     if (!SAFE_ENGINES.has(e)) this.refuse('refused', `storage engine ${e.toUpperCase() || '?'} can reach other databases, servers or files`)
   }
+}
+
+/** A table reference in node-sql-parser's tree: `db` may be a string or `{ value }`. */
+interface TableRef {
+  readonly db?: unknown
+  readonly table?: string
+  readonly view?: string
+  readonly as?: string | null
+}
+
+/** A field that holds one reference or a list of them, as a list. */
+function entries(value: unknown): unknown[] {
+  if (Array.isArray(value)) return value.filter((v) => v !== null && v !== undefined)
+  return value === null || value === undefined ? [] : [value]
+}
+
+function databaseOf(db: unknown): string | undefined {
+  if (typeof db === 'string') return db
+  const value = (db as { value?: unknown } | null | undefined)?.value
+  return typeof value === 'string' ? value : undefined
 }
 
 /** Parses and analyses one statement text (the parsers must be loaded: {@link ensureMysqlParser}). */
@@ -320,15 +432,22 @@ export function analyzeMysqlStatement(sql: string): MysqlAnalysis {
     const db = entry.split('::')[1]
     if (db !== undefined && db !== 'null') walker.databases.add(db)
   }
-  return freeze([...walker.databases], walker.refusal)
+  return freeze([...walker.databases], walker.refusal, walker.changes)
 }
 
-function freeze(databases: string[], refusal: MysqlRefusal | undefined): MysqlAnalysis {
-  return Object.freeze(refusal === undefined ? { databases: Object.freeze(databases) } : { databases: Object.freeze(databases), refusal: Object.freeze(refusal) })
+function freeze(databases: string[], refusal: MysqlRefusal | undefined, changes: readonly MysqlChange[] = []): MysqlAnalysis {
+  return Object.freeze({
+    databases: Object.freeze(databases),
+    ...(refusal !== undefined ? { refusal: Object.freeze(refusal) } : {}),
+    ...(changes.length > 0 ? { changes: Object.freeze(changes.map((c) => Object.freeze(c))) } : {}),
+  })
 }
 
-/** Throws the typed error for an analysis that names anything beyond `tenantDatabase` and `shared`. */
-export function guardMysqlAnalyzed(analysis: MysqlAnalysis, tenantDatabase: string, shared: ReadonlySet<string>): void {
+/**
+ * Throws the typed error for an analysis that names anything beyond `tenantDatabase` and
+ * `shared`, or changes a shared database (rows only with `sharedWrites`).
+ */
+export function guardMysqlAnalyzed(analysis: MysqlAnalysis, tenantDatabase: string, shared: ReadonlySet<string>, options: { readonly sharedWrites?: boolean } = {}): void {
   const r = analysis.refusal
   if (r !== undefined) {
     if (r.kind === 'unverifiable') throw new UnverifiableStatementError(r.reason, tenantDatabase)
@@ -341,6 +460,11 @@ export function guardMysqlAnalyzed(analysis: MysqlAnalysis, tenantDatabase: stri
     if (db !== tenantDatabase && !shared.has(db)) {
       throw new TenantIsolationError(db, tenantDatabase, `Statement references database '${db}', but this context may only use '${tenantDatabase}' and the shared databases.`)
     }
+  }
+  if (analysis.changes === undefined) return
+  for (const c of analysis.changes) {
+    if (c.database === tenantDatabase || !shared.has(c.database) || (c.change === 'rows' && options.sharedWrites === true)) continue
+    throw sharedChangeError(c.change, c.statement, c.object, c.database, tenantDatabase, 'database')
   }
 }
 
@@ -381,9 +505,12 @@ function plainParam(p: unknown, depth: number): boolean {
  */
 export class MysqlGuard {
   readonly #analyses: Lru<string, MysqlAnalysis>
+  readonly #options: { readonly sharedWrites?: boolean }
 
-  constructor(readonly shared: ReadonlySet<string>, cacheSize = 5000) {
+  /** `sharedWrites`: let DML write rows into the shared databases (never DDL); see the schema router's option. */
+  constructor(readonly shared: ReadonlySet<string>, cacheSize = 5000, options: { readonly sharedWrites?: boolean } = {}) {
     this.#analyses = new Lru(cacheSize)
+    this.#options = Object.freeze({ sharedWrites: options.sharedWrites === true })
   }
 
   get size(): number {
@@ -401,7 +528,7 @@ export class MysqlGuard {
   }
 
   #guard(analysis: MysqlAnalysis, params: readonly unknown[], tenantDatabase: string): void {
-    guardMysqlAnalyzed(analysis, tenantDatabase, this.shared)
+    guardMysqlAnalyzed(analysis, tenantDatabase, this.shared, this.#options)
     if (params.length > 0) guardMysqlParams(params, tenantDatabase)
   }
 }

@@ -1,8 +1,9 @@
 export { TenantManager } from './tenant-manager.js'
-export { TenantDropNotConfirmedError, TenantMigrationError, TenantMigrationInterruptedError, TenantMigrationStatusError } from './errors.js'
+export { TenantDropNotConfirmedError, TenantMigrationError, TenantMigrationInterruptedError, TenantMigrationPartialError, TenantMigrationStatusError, TenantSchemaConflictError, MigrateProgressError } from './errors.js'
 export { TableSchemaMapping, tableSchemaMapping } from './table-mapping.js'
 export type { TableMappingOptions } from './table-mapping.js'
 export { tenantSchemaRouter } from './tenant-schema-router.js'
+export type { DatabasePerTenantOptions } from './tenant-databases.js'
 export type { TenantMappingSource } from './tenant-schema-router.js'
 export type {
   MigrateOptions,

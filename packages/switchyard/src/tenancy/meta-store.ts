@@ -1,6 +1,7 @@
 import { ConfigurationError, QueryError, UniqueViolationError } from '../errors.js'
 import type { EnginePool, EngineTransaction, Queryable } from '../engines/types.js'
 import { SQLITE_HOME_ALIAS } from '../engines/sqlite/home.js'
+import { TenantSchemaConflictError } from './errors.js'
 
 const TABLE_PART = /^[A-Za-z_][A-Za-z0-9_]*$/
 
@@ -10,13 +11,39 @@ const ALREADY_EXISTS = new Set(['23505', '42P06', '42P07', '42710'])
 /** Longest failure message kept in the status table. */
 const ERROR_CHARS = 2000
 
+/** The registry column holding {@link foldSchemaName} of `schema_name`, unique. */
+const FOLDED = 'schema_folded'
+
+/**
+ * A schema name as the registry compares it: ASCII letters lower-cased, nothing else touched
+ * (schema names are ASCII, see `validateSchemaName`). MySQL with `lower_case_table_names` 1 or
+ * 2 and case-insensitive file systems (SQLite's tenant files) take names that differ only in
+ * case for one, so the registry does so on every engine.
+ */
+export function foldSchemaName(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => c.toLowerCase())
+}
+
+/**
+ * SQL computing {@link foldSchemaName} of `expr` on every engine. `replace` is case-sensitive
+ * everywhere, whereas `lower` follows the database's locale or collation (a Turkish one
+ * lowers `I` to a dotless `ı`), which would let SQL and JavaScript disagree.
+ */
+export function foldSchemaSql(expr: string): string {
+  let sql = expr
+  for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZ') sql = `replace(${sql}, '${c}', '${c.toLowerCase()}')`
+  return sql
+}
+
 /**
  * Where a (tenant, migration) stands. Engines with transactional DDL only ever record
  * `applied` (the row commits with the migration). The others record `running` before `up`,
- * then `applied` or `failed`; `reverting` likewise around `down`. A `running` or `reverting`
- * row that nobody is working on was interrupted: the DDL may be half-applied.
+ * then `applied`, `failed` (nothing of it was committed: retried by the next migrate) or
+ * `partial` (it failed after some of its DDL committed: left for `resolve`); `reverting`
+ * likewise around `down`. A `running` or `reverting` row that nobody is working on was
+ * interrupted: the DDL may be half-applied.
  */
-export type MigrationState = 'applied' | 'running' | 'failed' | 'reverting'
+export type MigrationState = 'applied' | 'running' | 'failed' | 'partial' | 'reverting'
 
 export interface MigrationStatus {
   readonly state: MigrationState
@@ -106,7 +133,8 @@ export class MetaStore {
     const statements: string[] = []
     if (explicitHome) statements.push(`create schema if not exists ${q(home!)}`)
     statements.push(
-      `create table if not exists ${this.#registry} (tenant_key varchar(255) not null primary key, schema_name varchar(255) not null, created_at ${ts} not null default current_timestamp)`,
+      // schema_folded is unique: two tenants can never be registered on one schema, whatever its letter case, however concurrently.
+      `create table if not exists ${this.#registry} (tenant_key varchar(255) not null primary key, schema_name varchar(255) not null, ${FOLDED} varchar(255) not null unique, created_at ${ts} not null default current_timestamp)`,
       `create table if not exists ${this.#status} (tenant_key varchar(255) not null, migration varchar(255) not null, state varchar(16) not null default 'applied', error text, applied_at ${ts} not null default current_timestamp, primary key (tenant_key, migration))`,
     )
     for (const sql of statements) {
@@ -116,6 +144,79 @@ export class MetaStore {
         // Two processes creating the same catalog entry at once: the loser sees a duplicate. The object exists either way.
         if (!(err instanceof QueryError && err.sqlState !== undefined && ALREADY_EXISTS.has(err.sqlState))) throw err
       }
+    }
+    await this.#upgradeRegistry(home)
+  }
+
+  /**
+   * Brings a registry created by an older version (no `schema_folded`) up to date, here rather
+   * than by a manual step: the change is additive, and a step forgotten on one deployment would
+   * leave its registry unguarded. The column comes with its unique constraint in one atomic
+   * step, so no crash leaves it unguarded; it stays nullable, so older versions still running
+   * during a rolling upgrade can insert (their rows are filled in at the next start). A
+   * registry in which two tenants already share a schema is refused with what to fix: which
+   * tenant keeps the schema is for a person to decide.
+   */
+  async #upgradeRegistry(home: string | undefined): Promise<void> {
+    const unfilled = async () => (await this.#pool.query(`select tenant_key from ${this.#registry} where ${FOLDED} is null limit 1`)).rows.length > 0
+    let backfill: boolean
+    try {
+      backfill = await unfilled()
+    } catch (err) {
+      if (!(err instanceof QueryError)) throw err
+      // The column is missing, or another process added it since: asked again, any other failure repeats.
+      if (!(await this.#hasFoldedColumn())) await this.#addFoldedColumn(home)
+      backfill = await unfilled()
+    }
+    if (backfill) await this.#backfill()
+  }
+
+  async #hasFoldedColumn(): Promise<boolean> {
+    const { fields } = await this.#pool.query(`select * from ${this.#registry} where 1 = 0`)
+    return fields.some((f) => f.name.toLowerCase() === FOLDED)
+  }
+
+  async #addFoldedColumn(home: string | undefined): Promise<void> {
+    const pool = this.#pool
+    const q = (n: string) => pool.quoteIdentifier(n)
+    // PostgreSQL's own name for a unique constraint, cut to the identifier limits (63 on PostgreSQL, 64 on MySQL).
+    const constraint = q(`${this.#registryName.table}_${FOLDED}_key`.slice(0, 63))
+    try {
+      if (pool.capabilities.schemaScoping === 'attached') {
+        // SQLite's ALTER TABLE adds no UNIQUE column: a unique index, in the same transaction (its DDL is transactional).
+        await pool.transaction(async (tx) => {
+          await tx.query(`alter table ${this.#registry} add column ${FOLDED} varchar(255)`)
+          await tx.query(`create unique index ${home !== undefined ? `${q(home)}.` : ''}${constraint} on ${q(this.#registryName.table)} (${FOLDED})`)
+        })
+      } else {
+        // One statement, so atomic on MySQL too, whose DDL commits statement by statement.
+        await pool.query(`alter table ${this.#registry} add column ${FOLDED} varchar(255), add constraint ${constraint} unique (${FOLDED})`)
+      }
+    } catch (err) {
+      // Another process upgrading the same registry got there first.
+      if (!(await this.#hasFoldedColumn())) throw err
+    }
+  }
+
+  async #backfill(): Promise<void> {
+    try {
+      await this.#pool.query(`update ${this.#registry} set ${FOLDED} = ${foldSchemaSql('schema_name')} where ${FOLDED} is null`)
+    } catch (err) {
+      if (!(err instanceof UniqueViolationError)) throw err
+      const { rows } = await this.#pool.query<{ tenant_key: string; schema_name: string }>(`select tenant_key, schema_name from ${this.#registry}`)
+      const byFolded = new Map<string, string[]>()
+      for (const r of rows) {
+        const f = foldSchemaName(r.schema_name)
+        byFolded.set(f, [...(byFolded.get(f) ?? []), `'${r.tenant_key}' → '${r.schema_name}'`])
+      }
+      const shared = [...byFolded.values()].filter((g) => g.length > 1)
+      if (shared.length === 0) throw err
+      throw new ConfigurationError(
+        `The tenant registry ${this.#registry} lists tenants whose schemas differ only in letter case: ${shared.map((g) => g.join(' and ')).join('; ')}. ` +
+          'MySQL and case-insensitive file systems take such names for one schema, so the tenants share their data; Switchyard therefore refuses them on every engine. ' +
+          `Give all but one tenant of each group a schema of its own (move its data, then update its schema_name in ${this.#registry}) or delete its registry row, then start again.`,
+        { cause: err },
+      )
     }
   }
 
@@ -134,21 +235,63 @@ export class MetaStore {
       `select tenant_key, schema_name from ${this.#registry} where tenant_key = ${this.p(1)}`,
       [key],
     )
-    const row = rows[0]
+    // Compared here too: MySQL's default collation ignores case, and 'ACME' must never find 'acme' (drop would remove its database).
+    const row = rows.find((r) => r.tenant_key === key)
     return row ? { key: row.tenant_key, schema: row.schema_name } : undefined
   }
 
-  /** Registers a tenant; a second registration of the same key and schema is a no-op. */
-  async register(key: string, schema: string): Promise<void> {
-    try {
-      await this.#pool.query(`insert into ${this.#registry} (tenant_key, schema_name) values (${this.p(1)}, ${this.p(2)})`, [key, schema])
-    } catch (err) {
-      if (!(err instanceof UniqueViolationError)) throw err
-      const existing = await this.tenant(key)
-      if (existing && existing.schema !== schema) {
-        throw new ConfigurationError(`Tenant '${key}' is registered with schema '${existing.schema}', but the mapping now gives '${schema}'`)
+  /**
+   * Registers a tenant, before its schema is created; true when this call added the row. The
+   * same key and schema again is a no-op (provision is re-runnable, concurrently too). A schema
+   * another tenant has, in any letter case, is refused with {@link TenantSchemaConflictError}
+   * by the unique `schema_folded`: a check before the insert could not stop two concurrent
+   * registrations.
+   */
+  async register(key: string, schema: string): Promise<boolean> {
+    const folded = foldSchemaName(schema)
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#pool.query(`insert into ${this.#registry} (tenant_key, schema_name, ${FOLDED}) values (${this.p(1)}, ${this.p(2)}, ${this.p(3)})`, [key, schema, folded])
+        return true
+      } catch (err) {
+        if (!(err instanceof UniqueViolationError)) throw err
+        const { rows } = await this.#pool.query<{ tenant_key: string; schema_name: string }>(
+          `select tenant_key, schema_name from ${this.#registry} where tenant_key = ${this.p(1)} or ${FOLDED} = ${this.p(2)}`,
+          [key, folded],
+        )
+        const same = rows.find((r) => r.tenant_key === key)
+        if (same) {
+          if (same.schema_name === schema) return false
+          throw new ConfigurationError(`Tenant '${key}' is registered with schema '${same.schema_name}', but the mapping now gives '${schema}'`)
+        }
+        const holder = rows.find((r) => foldSchemaName(r.schema_name) === folded)
+        if (holder) throw new TenantSchemaConflictError(key, schema, holder.tenant_key, holder.schema_name)
+        // Equal keys by the column's collation only (MySQL's default ignores case): the registry cannot hold both.
+        const alike = rows[0]
+        if (alike) throw new ConfigurationError(`Tenant '${key}' cannot be registered: the registry ${this.#registry} takes it for the registered tenant '${alike.tenant_key}' (its collation ignores case)`)
+        // The row in the way was deleted meanwhile (a concurrent drop): once more.
+        if (attempt >= 2) throw err
       }
     }
+  }
+
+  /**
+   * Refuses, with {@link TenantSchemaConflictError}, a schema that a tenant other than `key`
+   * is registered with in any letter case. A read for callers that must check before writing
+   * elsewhere (the lookup table); {@link register} is what holds under concurrency.
+   */
+  async assertSchemaFree(key: string, schema: string): Promise<void> {
+    const { rows } = await this.#pool.query<{ tenant_key: string; schema_name: string }>(
+      `select tenant_key, schema_name from ${this.#registry} where ${FOLDED} = ${this.p(1)}`,
+      [foldSchemaName(schema)],
+    )
+    const holder = rows.find((r) => r.tenant_key !== key)
+    if (holder) throw new TenantSchemaConflictError(key, schema, holder.tenant_key, holder.schema_name)
+  }
+
+  /** Undoes {@link register} when the tenant's schema could not be created: a failed provision leaves no tenant without a schema behind. */
+  async release(key: string, schema: string): Promise<void> {
+    await this.#pool.query(`delete from ${this.#registry} where tenant_key = ${this.p(1)} and schema_name = ${this.p(2)}`, [key, schema])
   }
 
   async unregister(key: string): Promise<void> {
@@ -220,15 +363,21 @@ export class MetaStore {
     return { started: false, state: now.state }
   }
 
-  /** Moves a `running`/`reverting` row on: `applied` (done), `failed` (with why) or gone (reverted). */
-  async settle(tenant: string, migration: string, outcome: { state: 'applied' } | { state: 'failed'; error: string } | { state: 'reverted' }, db: Queryable = this.#pool): Promise<void> {
+  /** Moves a `running`/`reverting` row on: `applied` (done), `failed`/`partial` (with why) or gone (reverted). */
+  async settle(
+    tenant: string,
+    migration: string,
+    outcome: { state: 'applied' } | { state: 'failed' | 'partial'; error: string } | { state: 'reverted' },
+    db: Queryable = this.#pool,
+  ): Promise<void> {
     const key = `where tenant_key = ${this.p(1)} and migration = ${this.p(2)}`
     if (outcome.state === 'reverted') {
       await db.query(`delete from ${this.#status} ${key}`, [tenant, migration])
     } else if (outcome.state === 'applied') {
       await db.query(`update ${this.#status} set state = 'applied', error = null, applied_at = current_timestamp ${key}`, [tenant, migration])
     } else {
-      await db.query(`update ${this.#status} set state = 'failed', error = ${this.p(1)}, applied_at = current_timestamp where tenant_key = ${this.p(2)} and migration = ${this.p(3)}`, [
+      await db.query(`update ${this.#status} set state = ${this.p(1)}, error = ${this.p(2)}, applied_at = current_timestamp where tenant_key = ${this.p(3)} and migration = ${this.p(4)}`, [
+        outcome.state,
         outcome.error.slice(0, ERROR_CHARS),
         tenant,
         migration,

@@ -1,6 +1,8 @@
 import { ConfigurationError, QueryError, UniqueViolationError, UnknownTenantError } from '../errors.js'
 import type { EnginePool } from '../engines/types.js'
 import { validateSchemaName, type SchemaMapping } from '../schema/schema-name.js'
+import { TenantSchemaConflictError } from './errors.js'
+import { foldSchemaName, foldSchemaSql } from './meta-store.js'
 
 const PART = /^[A-Za-z_][A-Za-z0-9_]*$/
 const ALREADY_EXISTS = new Set(['23505', '42P06', '42P07', '42710'])
@@ -91,8 +93,12 @@ export class TableSchemaMapping implements SchemaMapping {
     if (cached !== undefined) return validateSchemaName(cached)
     const pool = this.#bound()
     await this.ensureTable()
-    const { rows } = await pool.query<{ s: string }>(`select ${this.#q(this.#schemaColumn)} as s from ${this.#name()} where ${this.#q(this.#keyColumn)} = ${this.#p(1)}`, [tenantKey])
-    const schema = rows[0]?.s
+    const { rows } = await pool.query<{ k: string; s: string }>(
+      `select ${this.#q(this.#keyColumn)} as k, ${this.#q(this.#schemaColumn)} as s from ${this.#name()} where ${this.#q(this.#keyColumn)} = ${this.#p(1)}`,
+      [tenantKey],
+    )
+    // MySQL's default collation finds 'acme' for 'ACME': only the key itself counts, or one tenant would be routed into another's schema.
+    const schema = rows.find((r) => r.k === tenantKey)?.s
     if (schema === undefined) throw new UnknownTenantError(tenantKey)
     this.#entries.set(tenantKey, schema)
     return validateSchemaName(schema)
@@ -121,19 +127,41 @@ export class TableSchemaMapping implements SchemaMapping {
     return this.#loading
   }
 
-  /** Records key → schema (validated). The same pair again is a no-op; another schema for a known key is refused. */
+  /**
+   * Records key → schema (validated). The same pair again is a no-op; another schema for a
+   * known key is refused, and so is a schema another key has in any letter case, with a
+   * {@link TenantSchemaConflictError} (MySQL and case-insensitive file systems take such names
+   * for one schema).
+   */
   async assign(tenantKey: string, schema: string): Promise<void> {
     validateSchemaName(schema)
     const pool = this.#bound()
     await this.ensureTable()
+    await this.#refuseTaken(tenantKey, schema)
+    let inserted = false
     try {
       await pool.query(`insert into ${this.#name()} (${this.#q(this.#keyColumn)}, ${this.#q(this.#schemaColumn)}) values (${this.#p(1)}, ${this.#p(2)})`, [tenantKey, schema])
+      inserted = true
     } catch (err) {
       if (!(err instanceof UniqueViolationError)) throw err
       this.#entries.delete(tenantKey)
       const existing = await this.resolve(tenantKey).catch(() => undefined)
       if (existing !== schema) {
-        throw new ConfigurationError(`Cannot map tenant '${tenantKey}' to schema '${schema}': ${existing !== undefined ? `it is mapped to '${existing}'` : 'another tenant has that schema'} in ${this.description}`)
+        // Another key took the schema since the check above, or the key is taken.
+        await this.#refuseTaken(tenantKey, schema)
+        const why = existing !== undefined ? `it is mapped to '${existing}'` : 'a row holds this key (as the table compares keys) or this schema'
+        throw new ConfigurationError(`Cannot map tenant '${tenantKey}' to schema '${schema}': ${why} in ${this.description}`)
+      }
+    }
+    if (inserted) {
+      // The table's own unique constraint may be case-sensitive, and the table may predate this check (a user's table): checked
+      // again with the row in place. Of two concurrent assigns of one schema in two spellings the later insert sees the earlier
+      // row here and backs out; both may back out, never both stay.
+      try {
+        await this.#refuseTaken(tenantKey, schema)
+      } catch (err) {
+        await pool.query(`delete from ${this.#name()} where ${this.#q(this.#keyColumn)} = ${this.#p(1)} and ${this.#q(this.#schemaColumn)} = ${this.#p(2)}`, [tenantKey, schema])
+        throw err
       }
     }
     this.#entries.set(tenantKey, schema)
@@ -168,6 +196,21 @@ export class TableSchemaMapping implements SchemaMapping {
       throw err
     })
     return this.#created
+  }
+
+  /**
+   * Throws {@link TenantSchemaConflictError} when a key other than `tenantKey` has `schema` in
+   * any letter case. The table has no folded column to index (it may be the user's own), so
+   * this scans it; it runs only when a tenant is provisioned.
+   */
+  async #refuseTaken(tenantKey: string, schema: string): Promise<void> {
+    const [k, s] = [this.#q(this.#keyColumn), this.#q(this.#schemaColumn)]
+    const { rows } = await this.#bound().query<{ k: string; s: string }>(
+      `select ${k} as k, ${s} as s from ${this.#name()} where ${foldSchemaSql(s)} = ${this.#p(1)}`,
+      [foldSchemaName(schema)],
+    )
+    const holder = rows.find((r) => r.k !== tenantKey)
+    if (holder) throw new TenantSchemaConflictError(tenantKey, schema, holder.k, holder.s)
   }
 
   #bound(): EnginePool {

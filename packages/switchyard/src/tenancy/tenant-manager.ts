@@ -1,12 +1,15 @@
 import { ConfigurationError, UniqueViolationError, UnknownTenantError } from '../errors.js'
 import type { EnginePool, EngineTransaction, QueryOptions, QueryResult, Row } from '../engines/types.js'
 import { validateSchemaName, type SchemaMapping } from '../schema/schema-name.js'
-import { TenantDropNotConfirmedError, TenantMigrationError, TenantMigrationInterruptedError, TenantMigrationStatusError } from './errors.js'
+import { MigrateProgressError, TenantDropNotConfirmedError, TenantMigrationError, TenantMigrationInterruptedError, TenantMigrationPartialError, TenantMigrationStatusError } from './errors.js'
+import { CommitTracker } from './implicit-commit.js'
+import { TenantDatabases } from './tenant-databases.js'
 import { MetaStore, type MigrationState, type MigrationStatus } from './meta-store.js'
 import { TableSchemaMapping } from './table-mapping.js'
 import { toSchemaMapping } from './tenant-schema-router.js'
 import type {
   MigrateOptions,
+  MigrateProgress,
   MigrateResult,
   MigrationFailure,
   ProvisionOptions,
@@ -73,6 +76,7 @@ export class TenantManager {
   readonly #allowMigrate: TenantManagerOptions['allowMigrate']
   readonly #meta: MetaStore
   readonly #table: TableSchemaMapping | undefined
+  readonly #databases: TenantDatabases | undefined
 
   constructor(options: TenantManagerOptions) {
     if (!options?.pool) throw new ConfigurationError('TenantManager: pool is required')
@@ -93,6 +97,7 @@ export class TenantManager {
     this.#alias = options.alias ?? 'default'
     this.#allowMigrate = options.allowMigrate
     this.#meta = new MetaStore(this.#pool, options)
+    this.#databases = options.databasePerTenant ? new TenantDatabases(this.#pool, options.databasePerTenant) : undefined
   }
 
   /** The tenant's schema by the mapping (validated; no database access — a lookup table answers from its loaded copy). */
@@ -126,6 +131,10 @@ export class TenantManager {
    * With a lookup-table mapping the key must be in the table, or `schema` given: it is then
    * recorded there first.
    *
+   * A schema another tenant has, in any letter case, is refused with a
+   * `TenantSchemaConflictError` before anything is created: MySQL and case-insensitive
+   * file systems take `tenant_Acme` and `tenant_acme` for one schema.
+   *
    * @example
    * ```ts
    * const { schema, created, migrated } = await tenants.provision('acme')
@@ -136,21 +145,22 @@ export class TenantManager {
   async provision(key: string, options: ProvisionOptions = {}): Promise<ProvisionResult> {
     const schema = await this.#schemaForProvision(key, options.schema)
     await this.#meta.ensure()
-    let created = false
+    // Registered before anything is created: the registry refuses a schema another tenant has (in any letter case) before any DDL.
+    const registered = await this.#meta.register(key, schema)
+    let created: boolean
     try {
-      await this.#pool.createSchema(schema)
-      created = true
+      created = await this.#createContainer(schema)
     } catch (err) {
-      // Already there (an earlier or concurrent provision): fine. Anything else is a real failure.
-      if (!(await this.#pool.listSchemas()).includes(schema)) throw err
+      if (registered) await this.#meta.release(key, schema).catch(() => {})
+      throw err
     }
-    await this.#meta.register(key, schema)
     const statuses = (await this.#meta.statuses(key)).get(key)
     const { pending, interrupted } = this.#pending(key, statuses, this.#disallowed())
     if (interrupted) throw interrupted
     const result = await this.#migrateTenant(key, schema, pending)
     if (result.failure) {
-      if (result.failure.error instanceof TenantMigrationInterruptedError || result.failure.error instanceof TenantMigrationStatusError) throw result.failure.error
+      const e = result.failure.error
+      if (e instanceof TenantMigrationInterruptedError || e instanceof TenantMigrationPartialError || e instanceof TenantMigrationStatusError) throw e
       throw new TenantMigrationError(key, result.failure.migration, result.failure.error)
     }
     return { key, schema, created, migrated: result.applied }
@@ -185,7 +195,8 @@ export class TenantManager {
     const tenant = await this.#meta.tenant(key)
     if (!tenant) throw new UnknownTenantError(key)
     // A registry row is data: it must pass validation before its name reaches DROP.
-    await this.#pool.dropSchema(validateSchemaName(tenant.schema), { cascade: true })
+    if (this.#databases) await this.#databases.drop(tenant.schema)
+    else await this.#pool.dropSchema(validateSchemaName(tenant.schema), { cascade: true })
     await this.#meta.unregister(key)
     await this.#table?.remove(key)
   }
@@ -214,15 +225,25 @@ export class TenantManager {
     const result: MigrateResult = { migrated: [], failed: [], skipped: [], disallowed: [...disallowed], notStarted: [] }
     const total = tenants.length
     let done = 0
+    // A throwing callback must not reject migrate() while workers still migrate: it stops new tenants, like an abort.
+    let progressError: { error: unknown } | undefined
+    const progress = (p: MigrateProgress): void => {
+      if (progressError || !options.onProgress) return
+      try {
+        options.onProgress(p)
+      } catch (error) {
+        progressError = { error }
+      }
+    }
     const queue: { key: string; schema: string; pending: PendingMigration[] }[] = []
     for (const t of tenants) {
       const { pending, interrupted } = this.#pending(t.key, statuses.get(t.key), disallowed)
       if (interrupted) {
         result.failed.push({ tenant: t.key, migration: interrupted.migration, error: interrupted })
-        options.onProgress?.({ tenant: t.key, status: 'failed', done: ++done, total, applied: [] })
+        progress({ tenant: t.key, status: 'failed', done: ++done, total, applied: [] })
       } else if (pending.length === 0) {
         result.skipped.push(t.key)
-        options.onProgress?.({ tenant: t.key, status: 'skipped', done: ++done, total, applied: [] })
+        progress({ tenant: t.key, status: 'skipped', done: ++done, total, applied: [] })
       } else {
         queue.push({ key: t.key, schema: t.schema, pending })
       }
@@ -231,7 +252,7 @@ export class TenantManager {
     let next = 0
     const worker = async (): Promise<void> => {
       while (next < queue.length) {
-        if (options.signal?.aborted) return
+        if (options.signal?.aborted || progressError) return
         const item = queue[next++]!
         let outcome: { applied: string[]; failure?: MigrationFailure }
         try {
@@ -243,11 +264,12 @@ export class TenantManager {
         if (outcome.failure) result.failed.push(outcome.failure)
         else if (outcome.applied.length > 0) result.migrated.push(item.key)
         else result.skipped.push(item.key)
-        options.onProgress?.({ tenant: item.key, status: outcome.failure ? 'failed' : outcome.applied.length > 0 ? 'migrated' : 'skipped', done: ++done, total, applied: outcome.applied })
+        progress({ tenant: item.key, status: outcome.failure ? 'failed' : outcome.applied.length > 0 ? 'migrated' : 'skipped', done: ++done, total, applied: outcome.applied })
       }
     }
     await Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, worker))
     if (next < queue.length) result.notStarted.push(...queue.slice(next).map((q) => q.key))
+    if (progressError) throw new MigrateProgressError(result, progressError.error)
     return result
   }
 
@@ -265,9 +287,10 @@ export class TenantManager {
     const tenant = await this.#meta.tenant(key)
     if (!tenant) throw new UnknownTenantError(key)
     const schema = validateSchemaName(tenant.schema)
+    if (this.#databases) return this.#rollbackDatabase(key, schema, options.steps ?? 1)
     const statuses = (await this.#meta.statuses(key)).get(key)
-    const stuck = [...(statuses ?? [])].find(([, s]) => s.state === 'running' || s.state === 'reverting')
-    if (stuck) throw new TenantMigrationInterruptedError(key, stuck[0], stuck[1].state as 'running' | 'reverting', stuck[1].updatedAt)
+    const stuck = [...(statuses ?? [])].find(([, s]) => s.state === 'running' || s.state === 'reverting' || s.state === 'partial')
+    if (stuck) throw stuckError(key, stuck[0], stuck[1])
     const toRevert = this.#migrations.filter((m) => statuses?.get(m.name)?.state === 'applied').reverse().slice(0, options.steps ?? 1)
     const reverted: string[] = []
     for (const m of toRevert) {
@@ -320,21 +343,38 @@ export class TenantManager {
     await this.#meta.settle(key, migration, outcome === 'applied' ? { state: 'applied' } : { state: 'reverted' })
   }
 
+  /** Creates the tenant's schema (or database); false when it was already there (an earlier or concurrent provision). */
+  async #createContainer(schema: string): Promise<boolean> {
+    if (this.#databases) return this.#databases.create(schema)
+    try {
+      await this.#pool.createSchema(schema)
+      return true
+    } catch (err) {
+      // Anything but "already there" is a real failure.
+      if (!(await this.#pool.listSchemas()).includes(schema)) throw err
+      return false
+    }
+  }
+
   /** Migrations a router's allowMigrate refuses on this alias: they stay pending, in provision and migrate alike. */
   #disallowed(): Set<string> {
     return new Set(this.#migrations.filter((m) => this.#allowMigrate?.(this.#alias, { table: m.model }) === false).map((m) => m.name))
   }
 
   /**
-   * What is left to apply for one tenant, in order. A `running`/`reverting` row (only
-   * non-transactional engines write them) stops the tenant: the first one is reported.
+   * What is left to apply for one tenant, in order. A `running`, `reverting` or `partial` row
+   * (only non-transactional engines write them) stops the tenant: the first one is reported.
    */
-  #pending(key: string, statuses: ReadonlyMap<string, MigrationStatus> | undefined, disallowed: ReadonlySet<string>): { pending: PendingMigration[]; interrupted?: TenantMigrationInterruptedError } {
+  #pending(
+    key: string,
+    statuses: ReadonlyMap<string, MigrationStatus> | undefined,
+    disallowed: ReadonlySet<string>,
+  ): { pending: PendingMigration[]; interrupted?: TenantMigrationInterruptedError | TenantMigrationPartialError } {
     const pending: PendingMigration[] = []
     for (const m of this.#migrations) {
       const previous = statuses?.get(m.name)
-      if (previous?.state === 'running' || previous?.state === 'reverting') {
-        return { pending: [], interrupted: new TenantMigrationInterruptedError(key, m.name, previous.state, previous.updatedAt) }
+      if (previous?.state === 'running' || previous?.state === 'reverting' || previous?.state === 'partial') {
+        return { pending: [], interrupted: stuckError(key, m.name, previous) }
       }
       if (previous?.state !== 'applied' && !disallowed.has(m.name)) pending.push({ migration: m, previous })
     }
@@ -344,7 +384,13 @@ export class TenantManager {
   async #schemaForProvision(key: string, schema: string | undefined): Promise<string> {
     if (this.#table) {
       if (typeof key !== 'string' || key.length === 0 || key.length > 255) throw new ConfigurationError(`provision(): a tenant key must be 1 to 255 characters, got ${JSON.stringify(key)}`)
-      if (schema !== undefined) await this.#table.assign(key, schema)
+      if (schema !== undefined) {
+        // The registry first: a tenant registered under another mapping may hold the schema, and the table must not point at it.
+        validateSchemaName(schema)
+        await this.#meta.ensure()
+        await this.#meta.assertSchemaFree(key, schema)
+        await this.#table.assign(key, schema)
+      }
       return this.#table.resolve(key)
     }
     const mapped = this.#mapping.schemaFor(key)
@@ -355,6 +401,7 @@ export class TenantManager {
   }
 
   async #migrateTenant(key: string, schema: string, pending: readonly PendingMigration[]): Promise<{ applied: string[]; failure?: MigrationFailure }> {
+    if (this.#databases) return this.#migrateDatabase(this.#databases, key, schema, pending)
     const applied: string[] = []
     for (const { migration: m, previous } of pending) {
       if (!this.#pool.capabilities.transactionalDdl) {
@@ -395,6 +442,76 @@ export class TenantManager {
   }
 
   /**
+   * Database-per-tenant: the tenant database's own status row commits with the migration; the
+   * registry's copy follows. `pending` comes from the copy, so it may name a migration the
+   * tenant database already has (a copy lost in a crash): that one is only copied again.
+   */
+  async #migrateDatabase(databases: TenantDatabases, key: string, database: string, pending: readonly PendingMigration[]): Promise<{ applied: string[]; failure?: MigrationFailure }> {
+    return databases.open(database, async (db) => {
+      const already = await db.applied()
+      const applied: string[] = []
+      for (const { migration: m } of pending) {
+        if (!already.has(m.name)) {
+          try {
+            await db.pool.transaction(async (tx) => {
+              try {
+                await db.claim(tx, m.name)
+              } catch (err) {
+                if (err instanceof UniqueViolationError) throw new AlreadyApplied()
+                throw err
+              }
+              await m.up(this.#db(tx, key, 'public'))
+            })
+            applied.push(m.name)
+          } catch (err) {
+            if (!(err instanceof AlreadyApplied)) return { applied, failure: { tenant: key, migration: m.name, error: err as Error } }
+          }
+        }
+        await this.#copyStatus(key, m.name, true)
+      }
+      return { applied }
+    })
+  }
+
+  /** Reverts from what the tenant database itself records, the registry's copy removed first (so a crash leaves it missing, never stale). */
+  async #rollbackDatabase(key: string, database: string, steps: number): Promise<string[]> {
+    return this.#databases!.open(database, async (db) => {
+      const applied = await db.applied()
+      const toRevert = this.#migrations.filter((m) => applied.has(m.name)).reverse().slice(0, steps)
+      const reverted: string[] = []
+      for (const m of toRevert) {
+        if (!m.down) throw new ConfigurationError(`Migration '${m.name}' has no down(); cannot roll tenant '${key}' back past it`)
+        await this.#copyStatus(key, m.name, false)
+        try {
+          await db.pool.transaction(async (tx) => {
+            if (!(await db.unclaim(tx, m.name))) throw new Error('another migrator reverted it meanwhile')
+            await m.down!(this.#db(tx, key, 'public'))
+          })
+        } catch (err) {
+          throw new TenantMigrationError(key, m.name, err)
+        }
+        reverted.push(m.name)
+      }
+      return reverted
+    })
+  }
+
+  /**
+   * Keeps the registry's copy of a tenant database's status. Failing to add a copy is left
+   * alone: the migration itself committed, and the next `migrate` finds it applied and copies
+   * it again. Failing to remove one throws, before the revert: a stale copy would hide it.
+   */
+  async #copyStatus(key: string, migration: string, applied: boolean): Promise<void> {
+    const status = this.#meta.status
+    if (!applied) {
+      await this.#pool.query(`delete from ${status} where tenant_key = $1 and migration = $2`, [key, migration])
+      return
+    }
+    const sql = `insert into ${status} (tenant_key, migration) values ($1, $2) on conflict (tenant_key, migration) do update set state = 'applied', error = null`
+    await this.#pool.query(sql, [key, migration]).catch(() => {})
+  }
+
+  /**
    * `running` → up → `applied`, or `failed` with the reason (retried by the next migrate).
    * Returns nothing when applied, `skipped` when another migrator finished it meanwhile.
    */
@@ -402,6 +519,10 @@ export class TenantManager {
     const claim = await this.#meta.start(key, m.name, previous)
     if (!claim.started) {
       if (claim.state === 'applied') return 'skipped'
+      if (claim.state === 'partial') {
+        const now = (await this.#meta.statuses(key)).get(key)?.get(m.name)
+        return { tenant: key, migration: m.name, error: new TenantMigrationPartialError(key, m.name, now?.error ?? 'another migrator recorded it') }
+      }
       if (claim.state === 'failed') {
         // Another migrator's attempt failed while we tried to take it over: retryable, not interrupted.
         const now = (await this.#meta.statuses(key)).get(key)?.get(m.name)
@@ -411,14 +532,17 @@ export class TenantManager {
       const state = claim.state === 'reverting' ? 'reverting' : 'running'
       return { tenant: key, migration: m.name, error: new TenantMigrationInterruptedError(key, m.name, state, now?.updatedAt ?? new Date()) }
     }
+    const tracker = new CommitTracker()
     try {
       // The transaction still makes the migration's DML atomic; only its DDL commits early.
-      await this.#pool.transaction((tx) => m.up(this.#db(tx, key, schema)), { schema })
+      await this.#pool.transaction((tx) => m.up(this.#db(tx, key, schema, tracker)), { schema })
     } catch (err) {
       const message = (err as Error)?.message ?? String(err)
+      // Retried only when nothing of it can have committed; otherwise a person decides (resolve).
+      const state = tracker.committed ? 'partial' : 'failed'
       // If even this fails the row stays `running`, and the next migrate reports it as interrupted.
-      await this.#meta.settle(key, m.name, { state: 'failed', error: message }).catch(() => {})
-      return { tenant: key, migration: m.name, error: err as Error }
+      await this.#meta.settle(key, m.name, { state, error: message }).catch(() => {})
+      return { tenant: key, migration: m.name, error: state === 'partial' ? new TenantMigrationPartialError(key, m.name, message, err) : (err as Error) }
     }
     try {
       await this.#meta.settle(key, m.name, { state: 'applied' })
@@ -433,8 +557,10 @@ export class TenantManager {
     return undefined
   }
 
-  #db(tx: EngineTransaction, tenant: string, schema: string): TenantMigrationDb {
+  #db(tx: EngineTransaction, tenant: string, schema: string, tracker?: CommitTracker): TenantMigrationDb {
     const pool = this.#pool
+    const run = <R>(sql: string, params: readonly unknown[], options: QueryOptions | undefined): Promise<QueryResult<R>> =>
+      tx.query<R>(sql, params, options ? { signal: options.signal, rowMode: options.rowMode } : undefined)
     return {
       tenant,
       schema,
@@ -443,7 +569,13 @@ export class TenantManager {
       // The transaction is scoped to the tenant; a per-statement schema override is ignored so a migration cannot step out of it
       // (its signal and row shape still apply).
       query: <R = Row>(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<R>> =>
-        tx.query<R>(sql, params ?? [], options ? { signal: options.signal, rowMode: options.rowMode } : undefined),
+        tracker ? tracker.track(sql, () => run<R>(sql, params ?? [], options)) : run<R>(sql, params ?? [], options),
     }
   }
+}
+
+/** The error a stuck status row (interrupted, or failed after committing part) is reported with. */
+function stuckError(key: string, migration: string, status: MigrationStatus): TenantMigrationInterruptedError | TenantMigrationPartialError {
+  if (status.state === 'partial') return new TenantMigrationPartialError(key, migration, status.error ?? 'no reason recorded')
+  return new TenantMigrationInterruptedError(key, migration, status.state === 'reverting' ? 'reverting' : 'running', status.updatedAt)
 }

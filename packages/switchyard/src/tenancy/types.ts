@@ -2,6 +2,7 @@ import type { EngineCapabilities, EnginePool, Queryable } from '../engines/types
 import type { ModelMeta } from '../router/types.js'
 import type { SchemaLookup, SchemaMapping } from '../schema/schema-name.js'
 import type { TableMappingOptions } from './table-mapping.js'
+import type { DatabasePerTenantOptions } from './tenant-databases.js'
 
 /**
  * What a migration's `up` and `down` receive: statements run on one connection inside the
@@ -10,15 +11,17 @@ import type { TableMappingOptions } from './table-mapping.js'
  * Unqualified names therefore resolve in the tenant's schema on every engine.
  *
  * On engines without transactional DDL (MySQL, MariaDB) each DDL statement commits by
- * itself: a migration that fails half-way leaves its first statements applied and is
- * retried whole by the next `migrate`. Write such migrations to be re-runnable (`if not
- * exists`) or keep one DDL statement per migration.
+ * itself (and whatever ran before it). A migration that fails before anything of it can have
+ * committed is retried by the next `migrate`; one that fails later is reported with a
+ * `TenantMigrationPartialError` and left for `tenants.resolve`. Keep one DDL statement per
+ * migration, or make its statements re-runnable (`if not exists`), to stay on the first path.
  */
 export interface TenantMigrationDb extends Queryable {
   /** The tenant key being migrated. */
   readonly tenant: string
   /**
-   * The tenant's schema (a database on MySQL, a file on SQLite). Prefer unqualified names:
+   * The tenant's schema (a database on MySQL, a file on SQLite; `public` of the tenant's own
+   * database with PostgreSQL's `databasePerTenant`). Prefer unqualified names:
    * on SQLite the migration's connection has the tenant's file as `main`, and this name
    * does not resolve there.
    */
@@ -40,8 +43,17 @@ export interface TenantMigration {
 }
 
 export interface TenantManagerOptions {
-  /** An admin/write pool on the shared database (for schema-per-tenant) or the server (database-per-tenant on MySQL). */
+  /**
+   * An admin/write pool: on the shared database for schema-per-tenant, on the server for
+   * database-per-tenant (MySQL; PostgreSQL with `databasePerTenant`). The registry lives here.
+   */
   readonly pool: EnginePool
+  /**
+   * PostgreSQL only: give each tenant a database of its own (named by `mapping`) instead of a
+   * schema. `pool` must be allowed to CREATE DATABASE; migrations run through pools that
+   * `connect(database)` describes, and each tenant database records its own migrations.
+   */
+  readonly databasePerTenant?: DatabasePerTenantOptions
   /**
    * Tenant key → schema: a naming convention (`'tenant_{key}'`, the default), a Map or
    * function lookup, a `SchemaMapping`, or a lookup table (`{ table: 'tenant_schemas' }` or
@@ -95,7 +107,10 @@ export interface MigrateProgress {
 export interface MigrateOptions {
   /** Tenants migrated at once (each on its own connection). Default 4. */
   readonly concurrency?: number
-  /** Called after each tenant; must not throw. */
+  /**
+   * Called after each tenant. If it throws, no further tenant is started; tenants already
+   * migrating finish, then `migrate` rejects with a `MigrateProgressError` carrying the result.
+   */
   readonly onProgress?: (progress: MigrateProgress) => void
   /** Only these tenant keys (default: every registered tenant). */
   readonly tenants?: readonly string[]
@@ -113,9 +128,10 @@ export interface MigrateResult {
   /** Tenants that got at least one migration and had none fail. */
   readonly migrated: string[]
   /**
-   * One entry per tenant whose migration failed; its later migrations were not tried. An
-   * interrupted non-transactional migration is reported here with a
-   * `TenantMigrationInterruptedError` and is not run again until resolved.
+   * One entry per tenant whose migration failed; its later migrations were not tried. A
+   * non-transactional migration that was interrupted (`TenantMigrationInterruptedError`) or
+   * failed after part of it committed (`TenantMigrationPartialError`) is reported here and
+   * not run again until resolved.
    */
   readonly failed: MigrationFailure[]
   /** Tenants with nothing to apply. */

@@ -676,3 +676,200 @@ describe.skipIf(!ok)('guard and qualify against a real database', () => {
     expect((await pool.query('select id from public.orders order by id')).rows).toEqual([{ id: 1 }, { id: 2 }])
   })
 })
+
+/** Everything a tenant could change in the shared schema: relations, columns, comments, privileges, children, types, functions, rows, sequence. */
+const SHARED_SNAPSHOT = `
+  select jsonb_build_object(
+    'relations', (select jsonb_agg(jsonb_build_array(c.relname, c.relkind, c.relacl::text, c.reloptions, c.relrowsecurity, obj_description(c.oid, 'pg_class')) order by c.relname)
+                  from pg_class c where c.relnamespace = 'shared'::regnamespace),
+    'columns', (select jsonb_agg(jsonb_build_array(c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, col_description(c.oid, a.attnum)) order by c.relname, a.attnum)
+                from pg_attribute a join pg_class c on c.oid = a.attrelid where c.relnamespace = 'shared'::regnamespace and a.attnum > 0 and not a.attisdropped),
+    'children', (select jsonb_agg(i.inhrelid::regclass::text order by i.inhrelid::regclass::text) from pg_inherits i join pg_class p on p.oid = i.inhparent where p.relnamespace = 'shared'::regnamespace),
+    'types', (select jsonb_agg(t.typname order by t.typname) from pg_type t where t.typnamespace = 'shared'::regnamespace),
+    'labels', (select jsonb_agg(e.enumlabel order by e.enumsortorder) from pg_enum e join pg_type t on t.oid = e.enumtypid where t.typnamespace = 'shared'::regnamespace),
+    'functions', (select jsonb_agg(p.proname || ':' || p.provolatile::text || ':' || coalesce(p.proacl::text, '') order by p.proname) from pg_proc p where p.pronamespace = 'shared'::regnamespace),
+    'rows', (select jsonb_agg(jsonb_build_array(code, name) order by code) from shared.countries),
+    'sequence', (select jsonb_build_array(last_value, is_called) from shared.ids)
+  ) as snapshot`
+
+describe.skipIf(!ok)('shared schemas cannot be changed from a tenant context, against a real database', () => {
+  let db: TempDatabase
+  let pool: EnginePool
+  const sharedTables = { countries: 'shared' }
+  const router = new SchemaRouter({ shared: ['shared'], sharedTables })
+  const writer = new SchemaRouter({ shared: ['shared'], sharedTables, sharedWrites: true })
+  const snapshot = async () => (await pool.query<{ snapshot: unknown }>(SHARED_SNAPSHOT)).rows[0]!.snapshot
+
+  beforeAll(async () => {
+    db = await createTempPgDatabase('sy_shared')
+    pool = postgres({ connectionString: db.connectionString, max: 3 }).createPool()
+    await pool.query(`create schema tenant_a; create table tenant_a.orders (id int primary key, owner text not null); insert into tenant_a.orders values (1, 'fr')`)
+    await pool.query(`create schema shared; create table shared.countries (code text primary key, name text not null); insert into shared.countries values ('fr', 'France'), ('nz', 'New Zealand')`)
+    await pool.query(`create index countries_name on shared.countries (name); create sequence shared.ids; select nextval('shared.ids')`)
+    await pool.query(`create type shared.mood as enum ('ok'); create function shared.motto() returns text language sql stable as $$ select 'shared' $$`)
+    await pool.query(`comment on table shared.countries is 'reference data'`)
+  })
+
+  afterAll(async () => {
+    await pool?.close()
+    await db?.drop()
+  })
+
+  // Each of these runs on PostgreSQL as written (checked unrouted in the last test) and would change the shared schema.
+  const structure = [
+    'drop table shared.countries',
+    'drop table countries',
+    'drop table if exists countries cascade',
+    'truncate countries',
+    'truncate shared.countries cascade',
+    'alter table shared.countries add column x int',
+    'alter table countries drop column name',
+    'alter table shared.countries rename to gone',
+    'alter table countries rename column name to label',
+    'alter table orders set schema shared',
+    'alter table shared.countries set schema tenant_a',
+    'alter table shared.countries enable row level security',
+    'create table shared.x (id int)',
+    'create table countries (id int)',
+    'create table shadow () inherits (shared.countries)',
+    'create table shadow () inherits (countries)',
+    'create table shared.stolen as select * from orders',
+    'select * into shared.stolen from orders',
+    'create view shared.v as select 1 as x',
+    'create index on shared.countries (code, name)',
+    'create index on countries (code, name)',
+    'drop index shared.countries_name',
+    "comment on table shared.countries is 'pwned'",
+    "comment on column countries.name is 'pwned'",
+    'grant all on shared.countries to public',
+    'grant all on countries to public',
+    'grant execute on function shared.motto() to public',
+    "alter type shared.mood add value 'pwned'",
+    'alter function shared.motto() volatile',
+    'drop function shared.motto()',
+    'alter sequence shared.ids restart with 100',
+    'drop type shared.mood cascade',
+    'create type shared.pair as (a int, b int)',
+  ]
+  const rows = [
+    "insert into countries values ('de', 'Germany')",
+    "insert into shared.countries values ('it', 'Italy')",
+    "insert into countries values ('fr', 'Nope') on conflict (code) do update set name = excluded.name",
+    "update countries set name = 'pwned'",
+    "update shared.countries c set name = o.owner from orders o where o.owner = c.code",
+    'delete from shared.countries',
+    'delete from countries using orders o where o.owner = countries.code',
+    'with gone as (delete from countries returning *) select * from gone',
+    "with x as (update shared.countries set name = 'pwned' returning code) select count(*) from x",
+    "with c as (select 'de' as code) insert into countries select code, 'Germany' from c",
+    "merge into countries c using (select 'fr' as code) s on c.code = s.code when matched then delete",
+    "select setval('shared.ids', 1000)",
+  ]
+
+  it('refuses DDL, TRUNCATE and DML on the shared schema under both strategies, and the shared schema is untouched', async () => {
+    const before = await snapshot()
+    for (const strategy of ['qualify', 'transaction'] as const) {
+      for (const sql of [...structure, ...rows]) {
+        const err = await router.run(pool, sql, [], 'tenant_a', { strategy }).catch((e: unknown) => e)
+        expect(err, `${strategy}: ${sql}`).toBeInstanceOf(TenantIsolationError)
+        expect((err as Error).message, sql).toMatch(structure.includes(sql) ? /migrations on an admin connection/ : /visible to every tenant/)
+      }
+    }
+    expect(await snapshot()).toEqual(before)
+    expect((await pool.query('select id, owner from tenant_a.orders')).rows).toEqual([{ id: 1, owner: 'fr' }])
+  })
+
+  it('every refused statement really runs on PostgreSQL when unrouted (so each refusal above is meaningful)', async () => {
+    for (const sql of [...structure, ...rows]) {
+      // search_path as the tenant's transaction strategy would set it; rolled back, so nothing sticks.
+      const outcome = await pool
+        .transaction(async (tx) => {
+          await tx.query(`select set_config('search_path', 'tenant_a, pg_catalog, shared', true)`)
+          await tx.query(sql)
+          throw new Error('rollback')
+        })
+        .catch((e: unknown) => (e as Error).message)
+      expect(outcome, sql).toBe('rollback')
+    }
+  })
+
+  it('refuses them inside a transaction too (the schema router inside sy.transaction)', async () => {
+    const before = await snapshot()
+    for (const sql of [...structure, ...rows]) {
+      const err = await pool.transaction((tx) => router.runInTransaction(tx, pool, sql, [], 'tenant_a')).catch((e: unknown) => e)
+      expect(err, sql).toBeInstanceOf(TenantIsolationError)
+    }
+    expect(await snapshot()).toEqual(before)
+  })
+
+  it('a refusal is never cached as allowed, and an allowed rewrite for another schema does not leak to the tenant', async () => {
+    const fresh = new SchemaRouter({ shared: ['shared'], sharedTables })
+    const before = await snapshot()
+    // The shared schema's own context may truncate it (prepare only: nothing runs); that rewrite is cached for 'shared' alone.
+    expect(await fresh.prepare('truncate countries', 'shared')).toBe('truncate "shared".countries')
+    const rewrites = fresh.cacheSizes.rewrites
+    for (let i = 0; i < 3; i++) {
+      for (const sql of ['truncate countries', 'with gone as (delete from countries returning *) select * from gone', 'drop table shared.countries']) {
+        await expect(fresh.run(pool, sql, [], 'tenant_a'), sql).rejects.toBeInstanceOf(TenantIsolationError)
+        await expect(fresh.prepare(sql, 'tenant_a'), sql).rejects.toBeInstanceOf(TenantIsolationError)
+      }
+    }
+    expect(fresh.cacheSizes.rewrites).toBe(rewrites)
+    // The analysis is cached (parsed once), the decision with it: still refused on the hot path.
+    expect(fresh.cacheSizes.analyses).toBe(3)
+    expect(await snapshot()).toEqual(before)
+  })
+
+  it('reads of shared tables stay allowed: selects, joins, subqueries, FOR UPDATE / FOR SHARE, shared functions and nextval', async () => {
+    for (const strategy of ['qualify', 'transaction'] as const) {
+      const joined = await router.run<{ id: number; name: string }>(pool, 'select o.id, c.name from orders o join countries c on c.code = o.owner', [], 'tenant_a', { strategy })
+      expect(joined.rows).toEqual([{ id: 1, name: 'France' }])
+      const sub = await router.run<{ n: number }>(pool, 'select count(*)::int as n from orders where owner in (select code from shared.countries)', [], 'tenant_a', { strategy })
+      expect(sub.rows).toEqual([{ n: 1 }])
+      for (const sql of ['select code from countries for update', 'select code from shared.countries for share', 'select o.id from orders o join countries c on c.code = o.owner for update of o']) {
+        await pool.transaction((tx) => router.runInTransaction(tx, pool, sql, [], 'tenant_a'))
+        await router.run(pool, sql, [], 'tenant_a', { strategy })
+      }
+      await router.run(pool, "update orders set owner = (select code from countries where name = 'France')", [], 'tenant_a', { strategy })
+    }
+    expect((await router.run<{ motto: string }>(pool, 'select shared.motto() as motto', [], 'tenant_a')).rows).toEqual([{ motto: 'shared' }])
+    // Drawing ids from a shared sequence takes nothing from other tenants; setval() (refused above) would.
+    expect((await router.run<{ n: string }>(pool, "select nextval('shared.ids') as n", [], 'tenant_a')).rows).toHaveLength(1)
+  })
+
+  it("keeps tenant DDL and DML in the tenant's schema working, including tables that reference shared ones", async () => {
+    await router.run(pool, 'create table orders2 (id int primary key, country text references shared.countries (code))', [], 'tenant_a')
+    await router.run(pool, 'create table orders3 (id int primary key, country text)', [], 'tenant_a', { strategy: 'transaction' })
+    await router.run(pool, 'create index on orders2 (country)', [], 'tenant_a')
+    await router.run(pool, "insert into orders2 select 1, code from countries where code = 'fr'", [], 'tenant_a')
+    await router.run(pool, "comment on table orders2 is 'mine'", [], 'tenant_a')
+    await router.run(pool, 'alter table orders3 add column note text', [], 'tenant_a')
+    await router.run(pool, 'truncate orders3', [], 'tenant_a')
+    await router.run(pool, 'drop table orders3', [], 'tenant_a')
+    const { rows: placed } = await pool.query<{ nspname: string; relname: string }>(
+      `select n.nspname, c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relname like 'orders%' and c.relkind = 'r' order by 2`,
+    )
+    expect(placed).toEqual([
+      { nspname: 'tenant_a', relname: 'orders' },
+      { nspname: 'tenant_a', relname: 'orders2' },
+    ])
+    expect((await pool.query('select id, country from tenant_a.orders2')).rows).toEqual([{ id: 1, country: 'fr' }])
+  })
+
+  it('sharedWrites: true lets DML write shared rows, but DDL and TRUNCATE stay refused', async () => {
+    const before = await snapshot()
+    for (const sql of structure) {
+      await expect(writer.run(pool, sql, [], 'tenant_a'), sql).rejects.toThrow(/migrations on an admin connection/)
+    }
+    expect(await snapshot()).toEqual(before)
+    for (const strategy of ['qualify', 'transaction'] as const) {
+      await writer.run(pool, "insert into countries values ('de', 'Germany')", [], 'tenant_a', { strategy })
+      await writer.run(pool, "update shared.countries set name = 'Deutschland' where code = 'de'", [], 'tenant_a', { strategy })
+      expect((await pool.query('select name from shared.countries where code = $1', ['de'])).rows).toEqual([{ name: 'Deutschland' }])
+      const { rows: gone } = await writer.run<{ code: string }>(pool, "with gone as (delete from countries where code = 'de' returning code) select * from gone", [], 'tenant_a', { strategy })
+      expect(gone).toEqual([{ code: 'de' }])
+    }
+    expect(await snapshot()).toEqual(before)
+  })
+
+})

@@ -200,6 +200,123 @@ describe.skipIf(!ok)('MySQL schema routing guard on MariaDB', () => {
     expect(rows.map((r) => r.tag)).toEqual(['a', 'a-secret'])
   })
 
+  /** The shared database's tables, their definitions, and the countries rows, read as an admin. */
+  const sharedSnapshot = () =>
+    admin(async (c) => {
+      const [tables] = await c.query(`select table_name as name from information_schema.tables where table_schema = ? order by table_name`, [SHARED])
+      const names = (tables as { name: string }[]).map((t) => t.name)
+      const definitions: string[] = []
+      for (const name of names) {
+        const [rows] = await c.query(`show create table \`${SHARED}\`.\`${name}\``)
+        definitions.push(JSON.stringify(rows))
+      }
+      const [countries] = await c.query(`select code from \`${SHARED}\`.countries order by code`)
+      return { names, definitions, countries }
+    })
+
+  const sharedDdl = (s: string) => [
+    `drop table ${s}.countries`,
+    `drop table if exists orders2, ${s}.countries`,
+    `truncate table ${s}.countries`,
+    `alter table ${s}.countries add column x int`,
+    `create table ${s}.x (id int)`,
+    `create table ${s}.stolen as select * from orders`,
+    `create index countries_code on ${s}.countries (code)`,
+    `create view ${s}.v as select 1 as x`,
+    `rename table orders to ${s}.orders2`,
+    `rename table ${s}.countries to stolen`,
+  ]
+  const sharedDml = (s: string) => [
+    `insert into ${s}.countries values ('de')`,
+    `insert into ${s}.countries (code) select substr(tag, 1, 2) from orders limit 1`,
+    `insert into ${s}.countries values ('nz') on duplicate key update code = 'zz'`,
+    `replace into ${s}.countries values ('nz')`,
+    `update ${s}.countries set code = 'zz'`,
+    `update orders o join ${s}.countries c on c.code = 'nz' set c.code = 'zz'`,
+    `update orders o join ${s}.countries c on c.code = 'nz' set code = 'zz'`,
+    `delete from ${s}.countries`,
+    `delete c from orders o join ${s}.countries c on c.code = 'nz'`,
+    `delete ${s}.countries from ${s}.countries`,
+  ]
+
+  it('refuses DDL and TRUNCATE on a shared database, and DML into it by default; the shared database is untouched', async () => {
+    const before = await sharedSnapshot()
+    for (const sql of sharedDdl(SHARED)) {
+      const err = await asA(() => sy.write(sql)).catch((e: unknown) => e)
+      expect(err, sql).toBeInstanceOf(TenantIsolationError)
+      expect((err as Error).message, sql).toMatch(new RegExp(`would change shared database '${SHARED}'.*migrations on an admin connection`))
+    }
+    for (const sql of sharedDml(SHARED)) {
+      const err = await asA(() => sy.write(sql)).catch((e: unknown) => e)
+      expect(err, sql).toBeInstanceOf(TenantIsolationError)
+      expect((err as Error).message, sql).toMatch(new RegExp(`would write rows in shared database '${SHARED}'.*visible to every tenant`))
+      // Inside a transaction too.
+      await expect(asA(() => sy.transaction((tx) => tx.write(sql))), sql).rejects.toBeInstanceOf(TenantIsolationError)
+    }
+    // The ambiguous multi-table UPDATE says how to make it acceptable.
+    await expect(asA(() => sy.write(`update orders o join \`${SHARED}\`.countries c on c.code = 'nz' set tag = 'x'`))).rejects.toThrow(/qualify SET columns/)
+    expect(await sharedSnapshot()).toEqual(before)
+    expect((await asA(() => sy.read<{ n: number }>('select count(*) as n from orders'))).rows.map((r) => Number(r.n))).toEqual([2])
+  })
+
+  it('keeps reads of the shared database, and writes that only read it, allowed', async () => {
+    const before = await sharedSnapshot()
+    const { rows } = await asA(() => sy.read<{ tag: string; code: string }>(`select o.tag, c.code from orders o join \`${SHARED}\`.countries c on c.code = 'nz' where o.id = 1`))
+    expect(rows).toEqual([{ tag: 'a', code: 'nz' }])
+    await asA(() => sy.transaction((tx) => tx.read(`select code from \`${SHARED}\`.countries for update`)))
+    await asA(() => sy.write(`update orders o join \`${SHARED}\`.countries c on c.code = 'nz' set o.tag = concat('a-', c.code) where o.id = 1`))
+    await asA(() => sy.write(`update orders set tag = (select code from \`${SHARED}\`.countries limit 1) where id = 1`))
+    await asA(() => sy.write(`delete o from orders o join \`${SHARED}\`.countries c on c.code = o.tag where o.id = 1`))
+    await asA(() => sy.write(`insert into orders (id, tag) select 1, code from \`${SHARED}\`.countries limit 1`))
+    await asA(() => sy.write(`update orders set tag = 'a' where id = 1`))
+    await asA(() => sy.write(`create table orders2 like \`${SHARED}\`.countries`))
+    await asA(() => sy.write('drop table orders2'))
+    expect(await sharedSnapshot()).toEqual(before)
+  })
+
+  it('sharedWrites: true lets DML write the shared database; DDL and TRUNCATE stay refused', async () => {
+    const writes = createSwitchyard({
+      databases: { default: mysql({ connectionString: home.connectionString, max: 2 }) },
+      routers: [{ schemaFor: (ctx: { tenant?: string }) => (ctx.tenant ? `${prefix}_${ctx.tenant}` : undefined) }],
+      schemaRouting: { shared: [SHARED], sharedWrites: true },
+    })
+    try {
+      const before = await sharedSnapshot()
+      for (const sql of sharedDdl(SHARED)) {
+        await expect(asA(() => writes.write(sql)), sql).rejects.toThrow(/migrations on an admin connection/)
+      }
+      expect(await sharedSnapshot()).toEqual(before)
+      await asA(() => writes.write(`insert into \`${SHARED}\`.countries values ('de')`))
+      await asA(() => writes.write(`update \`${SHARED}\`.countries set code = 'dk' where code = 'de'`))
+      expect((await sharedSnapshot()).countries).toEqual([{ code: 'dk' }, { code: 'nz' }])
+      await asA(() => writes.write(`delete from \`${SHARED}\`.countries where code = 'dk'`))
+      expect(await sharedSnapshot()).toEqual(before)
+    } finally {
+      await writes.close()
+    }
+  })
+
+  it('the refused statements do run on MariaDB when unguarded (so each refusal is meaningful)', async () => {
+    // Run in a throwaway copy of the shared database, so nothing real changes.
+    const copy = `${SHARED}_copy`
+    await admin(async (c) => {
+      try {
+        for (const sql of [...sharedDdl(copy), ...sharedDml(copy)]) {
+          await c.query(`drop database if exists \`${copy}\``)
+          await c.query(`create database \`${copy}\``)
+          await c.query(`create table \`${copy}\`.countries (code char(2) primary key)`)
+          await c.query(`insert into \`${copy}\`.countries values ('nz')`)
+          await c.query(`use \`${A}\``)
+          await c.query(sql)
+          // RENAME moved A's orders away: put it back.
+          if (sql.startsWith('rename table orders')) await c.query(`rename table \`${copy}\`.orders2 to \`${A}\`.orders`)
+        }
+      } finally {
+        await c.query(`drop database if exists \`${copy}\``)
+      }
+    })
+  })
+
   it('analyses each statement text once (bounded LRU), for every tenant', async () => {
     const before = router.cacheSizes.analyses
     const sql = 'select tag from orders where id = ? /* cache probe */'
@@ -228,6 +345,23 @@ describe('MySQL guard analysis (parser only)', () => {
     expect(analyzeMysqlStatement('select * from orders').databases).toEqual([])
     expect(analyzeMysqlStatement('select `x`.o.id, y.o.id from orders').databases.slice().sort()).toEqual(['x', 'y'])
     expect(analyzeMysqlStatement('insert into orders (tag) values (?) returning id').refusal).toBeUndefined() // MariaDB grammar
+  })
+
+  it('records the tables a statement changes in explicitly named databases, resolving aliases', () => {
+    const changes = (sql: string) => analyzeMysqlStatement(sql).changes?.map((c) => `${c.change} ${c.statement} ${c.object}`)
+    expect(changes('select * from sh.c')).toBeUndefined()
+    expect(changes("insert into orders values ('x')")).toBeUndefined()
+    expect(changes("insert into sh.c values ('x')")).toEqual(['rows INSERT INTO sh.c'])
+    expect(changes('delete c from orders o join sh.c c on c.code = o.tag')).toEqual(['rows DELETE FROM sh.c'])
+    expect(changes('delete o from orders o join sh.c c on c.code = o.tag')).toBeUndefined()
+    expect(changes("update orders o join sh.c c on c.code = o.tag set o.tag = 'x'")).toBeUndefined()
+    expect(changes("update orders o join sh.c c on c.code = o.tag set c.code = 'x'")).toEqual(['rows UPDATE sh.c'])
+    expect(changes("update orders o join sh.c c on c.code = o.tag set code = 'x'")?.[0]).toMatch(/^rows UPDATE sh.c \(an unqualified SET column/)
+    expect(changes('rename table orders to sh.o2, sh.c to c2')).toEqual(['structure RENAME TABLE sh.o2', 'structure RENAME TABLE sh.c'])
+    expect(changes('create index i on sh.c (code)')).toEqual(['structure CREATE INDEX ... ON sh.c'])
+    expect(changes('drop index i on sh.c')).toEqual(['structure DROP INDEX ... ON sh.c'])
+    expect(changes('create view sh.v as select 1')).toEqual(['structure CREATE VIEW sh.v'])
+    expect(changes('create table t like sh.c')).toBeUndefined()
   })
 
   it('scans text the way MySQL lexes it', () => {

@@ -127,3 +127,222 @@ describe('? placeholders (MySQL and SQLite style)', () => {
     expect(qualifyAnalyzed(insert, analyzeStatement(insert, 'question'), 'tenant_a')).toBe('insert into "tenant_a".orders (tag, qty) values (?, ?)')
   })
 })
+
+describe('changes to shared schemas (analysis and guard, no database)', () => {
+  const sharedTables = { countries: 'shared' }
+  const check = (sql: string, options: { sharedWrites?: boolean; schema?: string } = {}) =>
+    guardAnalyzed(analyzeStatement(sql), options.schema ?? 'tenant_a', shared, { sharedTables, sharedWrites: options.sharedWrites })
+  const refusal = (sql: string, options?: { sharedWrites?: boolean }): TenantIsolationError => {
+    try {
+      check(sql, options)
+    } catch (err) {
+      if (err instanceof TenantIsolationError) return err
+      throw err
+    }
+    throw new Error(`not refused: ${sql}`)
+  }
+
+  // [statement, kind in the message, object in the message]
+  const structure: readonly (readonly [string, string, string])[] = [
+    ['drop table shared.countries', 'DROP TABLE', 'shared.countries'],
+    ['drop table countries', 'DROP TABLE', 'countries (shared table shared.countries)'],
+    ['drop table if exists orders, shared.countries cascade', 'DROP TABLE', 'shared.countries'],
+    ['drop view shared.v', 'DROP VIEW', 'shared.v'],
+    ['drop materialized view shared.mv', 'DROP MATERIALIZED VIEW', 'shared.mv'],
+    ['drop index shared.countries_pkey', 'DROP INDEX', 'shared.countries_pkey'],
+    ['drop sequence shared.ids', 'DROP SEQUENCE', 'shared.ids'],
+    ['drop type shared.mood', 'DROP TYPE', 'shared.mood'],
+    ['drop function shared.motto()', 'DROP FUNCTION', 'shared.motto'],
+    ['drop operator class shared.c using btree', 'DROP OPERATOR CLASS', 'shared.c'],
+    ['truncate shared.countries', 'TRUNCATE', 'shared.countries'],
+    ['truncate countries', 'TRUNCATE', 'countries (shared table shared.countries)'],
+    ['truncate orders, countries restart identity', 'TRUNCATE', 'countries (shared table shared.countries)'],
+    ['alter table shared.countries add column x int', 'ALTER TABLE', 'shared.countries'],
+    ['alter table countries drop column name', 'ALTER TABLE', 'countries (shared table shared.countries)'],
+    ['alter table shared.countries owner to bob', 'ALTER TABLE', 'shared.countries'],
+    ['alter table shared.countries enable row level security', 'ALTER TABLE', 'shared.countries'],
+    ['alter index shared.countries_pkey set (fillfactor = 50)', 'ALTER INDEX', 'shared.countries_pkey'],
+    ['alter table orders inherit shared.countries', 'ALTER TABLE ... INHERIT', 'shared.countries'],
+    ['alter table orders attach partition shared.countries for values in (1)', 'ALTER TABLE ... PARTITION', 'shared.countries'],
+    ['alter table orders set schema shared', 'ALTER TABLE', 'orders SET SCHEMA shared'],
+    ['alter table shared.countries set schema tenant_a', 'ALTER TABLE', 'shared.countries SET SCHEMA tenant_a'],
+    ['alter type mood set schema shared', 'ALTER TYPE', 'mood SET SCHEMA shared'],
+    ['alter function f() set schema shared', 'ALTER FUNCTION', 'f SET SCHEMA shared'],
+    ['alter table shared.countries rename to gone', 'ALTER TABLE ... RENAME', 'shared.countries'],
+    ['alter table countries rename column name to label', 'ALTER TABLE ... RENAME', 'countries (shared table shared.countries)'],
+    ['alter type shared.mood rename to feeling', 'ALTER TYPE ... RENAME', 'shared.mood'],
+    ["alter type shared.mood add value 'x'", 'ALTER TYPE', 'shared.mood'],
+    ['alter domain shared.code set not null', 'ALTER DOMAIN', 'shared.code'],
+    ['alter function shared.motto() stable', 'ALTER FUNCTION', 'shared.motto'],
+    ['alter function shared.motto() owner to bob', 'ALTER FUNCTION ... OWNER TO', 'shared.motto'],
+    ['alter sequence shared.ids restart', 'ALTER SEQUENCE', 'shared.ids'],
+    ['create table shared.x (id int)', 'CREATE TABLE', 'shared.x'],
+    ['create table countries (id int)', 'CREATE TABLE', 'countries (shared table shared.countries)'],
+    ['create table x () inherits (shared.countries)', 'CREATE TABLE ... INHERITS', 'shared.countries'],
+    ['create table x partition of countries for values in (1)', 'CREATE TABLE ... PARTITION OF', 'countries (shared table shared.countries)'],
+    ['create table shared.x as select * from orders', 'CREATE TABLE AS', 'shared.x'],
+    ['create materialized view shared.mv as select 1', 'CREATE TABLE AS', 'shared.mv'],
+    ['select * into shared.x from orders', 'SELECT INTO', 'shared.x'],
+    ['create index on shared.countries (name)', 'CREATE INDEX ON', 'shared.countries'],
+    ['create index countries_name on countries (name)', 'CREATE INDEX ON', 'countries (shared table shared.countries)'],
+    ['create view shared.v as select 1', 'CREATE VIEW', 'shared.v'],
+    ['create sequence shared.ids', 'CREATE SEQUENCE', 'shared.ids'],
+    ["create type shared.mood as enum ('a')", 'CREATE TYPE', 'shared.mood'],
+    ['create type shared.pair as (a int, b int)', 'CREATE TYPE', 'shared.pair'],
+    ['create domain shared.code as text', 'CREATE DOMAIN', 'shared.code'],
+    ['create aggregate shared.total (int) (sfunc = int4pl, stype = int)', 'CREATE AGGREGATE', 'shared.total'],
+    ['create statistics shared.s on code, name from shared.countries', 'CREATE STATISTICS', 'shared.s'],
+    ['create statistics s on code, name from countries', 'CREATE STATISTICS ... ON', 'countries (shared table shared.countries)'],
+    ['create policy p on shared.countries using (true)', 'CREATE POLICY ... ON', 'shared.countries'],
+    ['create schema shared', 'CREATE SCHEMA', 'shared'],
+    ["comment on table shared.countries is 'x'", 'COMMENT ON TABLE', 'shared.countries'],
+    ["comment on table countries is 'x'", 'COMMENT ON TABLE', 'countries (shared table shared.countries)'],
+    ["comment on column shared.countries.name is 'x'", 'COMMENT ON COLUMN', 'shared.countries.name'],
+    ["comment on column countries.name is 'x'", 'COMMENT ON COLUMN', 'countries.name (shared table shared.countries)'],
+    ["comment on function shared.motto() is 'x'", 'COMMENT ON FUNCTION', 'shared.motto'],
+    ['grant select on shared.countries to public', 'GRANT ... ON TABLE', 'shared.countries'],
+    ['grant insert on countries to public', 'GRANT ... ON TABLE', 'countries (shared table shared.countries)'],
+    ['revoke select on shared.countries from public', 'REVOKE ... ON TABLE', 'shared.countries'],
+    ['grant execute on function shared.motto() to public', 'GRANT ... ON FUNCTION', 'shared.motto'],
+    ['refresh materialized view shared.mv', 'REFRESH MATERIALIZED VIEW', 'shared.mv'],
+    ['vacuum full shared.countries', 'VACUUM', 'shared.countries'],
+    ['analyze countries', 'ANALYZE', 'countries (shared table shared.countries)'],
+    ['cluster shared.countries using countries_pkey', 'CLUSTER', 'shared.countries'],
+    ['reindex table shared.countries', 'REINDEX TABLE', 'shared.countries'],
+    ['explain analyze create table shared.x as select 1', 'CREATE TABLE AS', 'shared.x'],
+  ]
+
+  it.each(structure)('refuses %s, always: DDL on a shared schema belongs to migrations', (sql, kind, object) => {
+    for (const sharedWrites of [false, true]) {
+      const err = refusal(sql, { sharedWrites })
+      expect(err.message).toContain(`${kind} ${object} would change shared schema 'shared'`)
+      expect(err.message).toMatch(/migrations on an admin connection/)
+      expect(err.message).toMatch(/from a tenant context/)
+      expect(err.schema).toBe('shared')
+      expect(err.tenantSchema).toBe('tenant_a')
+    }
+  })
+
+  const rows: readonly (readonly [string, string, string])[] = [
+    ["insert into shared.countries values ('de', 'Germany')", 'INSERT INTO', 'shared.countries'],
+    ["insert into countries values ('de', 'Germany')", 'INSERT INTO', 'countries (shared table shared.countries)'],
+    ["insert into countries values ('fr', 'x') on conflict (code) do update set name = excluded.name", 'INSERT INTO', 'countries (shared table shared.countries)'],
+    ["update shared.countries set name = 'x'", 'UPDATE', 'shared.countries'],
+    ["update countries c set name = o.owner from orders o where o.id = 1", 'UPDATE', 'countries (shared table shared.countries)'],
+    ['delete from shared.countries', 'DELETE FROM', 'shared.countries'],
+    ['delete from countries using orders o where o.owner = countries.code', 'DELETE FROM', 'countries (shared table shared.countries)'],
+    ['merge into countries c using orders o on false when not matched then do nothing', 'MERGE INTO', 'countries (shared table shared.countries)'],
+    ['copy shared.countries from stdin', 'COPY ... FROM', 'shared.countries'],
+    ['copy countries (code, name) from stdin', 'COPY ... FROM', 'countries (shared table shared.countries)'],
+    ['with gone as (delete from countries returning *) select * from gone', 'DELETE FROM', 'countries (shared table shared.countries)'],
+    ['with x as (delete from shared.countries returning *) select count(*) from x', 'DELETE FROM', 'shared.countries'],
+    ["with c as (select 1) insert into countries select 'x', 'y' from c", 'INSERT INTO', 'countries (shared table shared.countries)'],
+    ["with countries as (select 'de' as code, 'Germany' as name) insert into countries select * from countries", 'INSERT INTO', 'countries (shared table shared.countries)'],
+    ["with u as (update shared.countries set name = 'x' returning code) delete from orders where owner in (select code from u)", 'UPDATE', 'shared.countries'],
+    ["select * from orders where exists (select 1) and id in (with d as (delete from orders returning id) select id from d)", '', ''],
+    ['explain analyze delete from countries', 'DELETE FROM', 'countries (shared table shared.countries)'],
+    ["select setval('shared.ids', 1)", 'setval() on', 'shared.ids'],
+  ]
+
+  it.each(rows.filter(([, kind]) => kind !== ''))('refuses %s by default, and allows it with sharedWrites', (sql, kind, object) => {
+    const err = refusal(sql)
+    expect(err.message).toContain(`${kind} ${object} would write rows in shared schema 'shared'`)
+    expect(err.message).toMatch(/visible to every tenant/)
+    expect(err.message).toMatch(/sharedWrites/)
+    expect(() => check(sql, { sharedWrites: true })).not.toThrow()
+  })
+
+  it.each([
+    'select * from shared.countries',
+    'select * from countries',
+    'select o.id, c.name from orders o join countries c on c.code = o.owner',
+    'select * from orders where owner in (select code from shared.countries)',
+    'with c as (select * from countries) select * from c',
+    'select * from shared.countries for update',
+    'select * from countries for share',
+    'select * from orders o join shared.countries c on true for update of o',
+    "insert into orders select 1, code from countries where name = 'France'",
+    'update orders set owner = (select max(code) from shared.countries)',
+    'delete from orders using shared.countries c where c.code = orders.owner',
+    'create table orders2 (id int, country text references shared.countries (code))',
+    'create table orders3 (like shared.countries)',
+    'create view v as select * from shared.countries',
+    'create table snapshot as select * from countries',
+    'select * into snapshot from shared.countries',
+    'copy shared.countries to stdout',
+    'copy (select * from countries) to stdout',
+    'lock table shared.countries in access share mode',
+    "select nextval('shared.ids')",
+    "select pg_relation_size('shared.countries')",
+    'create temp table countries (code text) on commit drop',
+    'explain select * from shared.countries',
+  ])('still allows reading shared tables: %s', (sql) => {
+    expect(() => check(sql)).not.toThrow()
+  })
+
+  it.each([
+    'create table orders2 (id int primary key, note text)',
+    'create index on orders (owner)',
+    'alter table orders add column note text',
+    'drop table orders',
+    'truncate orders',
+    "comment on table orders is 'x'",
+    'grant select on orders to bob',
+    'alter table orders rename to orders_old',
+    'alter table tenant_a.orders set schema tenant_a',
+    "insert into orders values (3, 'a')",
+    'with d as (delete from orders returning *) select * from d',
+    'create schema tenant_a',
+    "create type mood as enum ('a')",
+  ])("keeps the tenant's own DDL and DML as they were: %s", (sql) => {
+    let before: unknown
+    try {
+      guardAnalyzed(analyzeStatement(sql), 'tenant_a', shared)
+    } catch (err) {
+      before = err
+    }
+    let after: unknown
+    try {
+      check(sql)
+    } catch (err) {
+      after = err
+    }
+    // Whatever the guard said before sharedTables and sharedWrites existed, it still says.
+    expect(String(after)).toBe(String(before))
+  })
+
+  it.each(['drop trigger t on shared.countries', 'drop trigger t on countries', 'drop policy p on shared.countries', "comment on constraint k on shared.countries is 'x'"])(
+    'refuses %s (a table member: it changes its table)',
+    (sql) => {
+      for (const sharedWrites of [false, true]) expect(() => check(sql, { sharedWrites })).toThrow(TenantIsolationError)
+    },
+  )
+
+  it('a context whose own schema is the shared one may change it (the decision is about other schemas)', () => {
+    expect(() => check('drop table shared.countries', { schema: 'shared' })).not.toThrow()
+    expect(() => check('truncate countries', { schema: 'shared' })).not.toThrow()
+  })
+
+  it('records changes without disturbing the rest of the analysis', () => {
+    expect(analyzeStatement("select nextval('shared.ids'), setval('tenant_a.ids', 1)").unqualifiable).toBeUndefined()
+    expect(analyzeStatement("select setval('ids', 1)").unqualifiable).toMatch(/search path/)
+    expect(analyzeStatement('select * from shared.countries').changes).toBeUndefined()
+    expect(analyzeStatement('with gone as (delete from countries returning *) select * from gone').changes).toEqual([{ change: 'rows', statement: 'DELETE FROM', object: 'countries', table: 'countries' }])
+    expect(analyzeStatement('alter table orders set schema shared').changes).toEqual([
+      { change: 'structure', statement: 'ALTER TABLE', object: 'orders SET SCHEMA shared', table: 'orders' },
+      { change: 'structure', statement: 'ALTER TABLE', object: 'orders SET SCHEMA shared', schema: 'shared' },
+    ])
+  })
+
+  it('a sharedTables schema counts as shared even when the caller leaves it out of `shared`', () => {
+    expect(() => guardAnalyzed(analyzeStatement('drop table countries'), 'tenant_a', new Set(), { sharedTables: { countries: 'geo' } })).toThrow(/shared schema 'geo'/)
+    expect(() => guardAnalyzed(analyzeStatement('insert into countries values (1)'), 'tenant_a', new Set(), { sharedTables: { countries: 'geo' } })).toThrow(TenantIsolationError)
+  })
+
+  it('the qualify path would have sent these to the shared schema: that is what the guard stops', () => {
+    expect(q('truncate countries', 'tenant_a', sharedTables)).toBe('truncate "shared".countries')
+    expect(q('with gone as (delete from countries returning *) select * from gone', 'tenant_a', sharedTables)).toBe(
+      'with gone as (delete from "shared".countries returning *) select * from gone',
+    )
+  })
+})

@@ -1,10 +1,9 @@
-import mysql2 from 'mysql2/promise'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createSwitchyard, UnknownTenantError, withRouteContext, type EnginePool } from '../../src/index.js'
 import { mysql } from '../../src/engines/mysql/index.js'
 import { TenantDropNotConfirmedError, TenantManager, TenantMigrationInterruptedError, TenantMigrationStatusError, tenantSchemaRouter, type MigrateProgress, type TenantMigration } from '../../src/tenancy/index.js'
 import { MetaStore } from '../../src/tenancy/meta-store.js'
-import { MYSQL_HOST, MYSQL_PORT, MYSQL_USER, createTempMysqlDatabase, randomName, serviceAvailable, type TempDatabase } from '../../../../test-support/services.js'
+import { createTempMysqlDatabase, dropMysqlDatabasesLike, randomName, serviceAvailable, type TempDatabase } from '../../../../test-support/services.js'
 import { crashWhenHung } from './crash.js'
 import { marker, portableBase, uniqueQty } from './portable-fixtures.js'
 
@@ -30,13 +29,7 @@ describe.skipIf(!ok)(`tenant management on MariaDB over ${TENANTS} tenant databa
   })
   afterAll(async () => {
     await pool?.close()
-    const admin = await mysql2.createConnection({ host: MYSQL_HOST, port: MYSQL_PORT, user: MYSQL_USER })
-    try {
-      const [rows] = await admin.query<mysql2.RowDataPacket[]>('select schema_name as n from information_schema.schemata where schema_name like ?', [`${prefix}\\_%`])
-      for (const r of rows) await admin.query(`drop database if exists \`${String(r.n)}\``)
-    } finally {
-      await admin.end()
-    }
+    await dropMysqlDatabasesLike(prefix)
     await home?.drop()
   })
 
