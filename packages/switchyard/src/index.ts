@@ -16,7 +16,7 @@ export { qualifyAnalyzed, UnqualifiableStatementError } from './sql/qualify.js'
 export { UnverifiableStatementError } from './sql/mysql-guard.js'
 export { routedKysely } from './kysely/index.js'
 export type { RoutedKyselyOptions, KyselyFlavor } from './kysely/index.js'
-export { TenantManager, TenantDropNotConfirmedError, TenantMigrationError, TenantMigrationInterruptedError, TenantMigrationPartialError, TenantMigrationStatusError, TenantSchemaConflictError, MigrateProgressError, TableSchemaMapping, tableSchemaMapping, tenantSchemaRouter } from './tenancy/index.js'
+export { TenantManager, TenantDropNotConfirmedError, TenantMigrationError, TenantMigrationInterruptedError, TenantMigrationPartialError, TenantMigrationStatusError, TenantSchemaConflictError, TenantSchemaExistsError, MigrateProgressError, TableSchemaMapping, tableSchemaMapping, tenantSchemaRouter } from './tenancy/index.js'
 export type {
   MigrateOptions,
   MigrateProgress,

@@ -126,3 +126,31 @@ export class TenantSchemaConflictError extends SwitchyardError {
     )
   }
 }
+
+/**
+ * `provision` found the tenant's schema (a database on MySQL and with `databasePerTenant`, a
+ * file on SQLite) already there for a tenant the registry did not have. Taking it over
+ * silently would let a mistyped mapping adopt somebody else's data, and `drop` would then
+ * destroy it; so a new tenant gets a schema that `provision` created, unless the caller says
+ * `{ adopt: true }`. Some schemas are never adopted, even then: the one holding the registry,
+ * the admin database, templates and system schemas.
+ */
+export class TenantSchemaExistsError extends SwitchyardError {
+  constructor(
+    /** The tenant that was refused. */
+    readonly tenant: string,
+    /** The schema (or database) that exists already. */
+    readonly schema: string,
+    /** Why: not created by provision (adoptable with `{ adopt: true }`), or never adoptable. */
+    readonly reason: 'exists' | 'reserved',
+    detail?: string,
+  ) {
+    super(
+      'TENANT_SCHEMA_EXISTS',
+      reason === 'exists'
+        ? `Tenant '${tenant}': '${schema}' exists already and provision did not create it; refusing to take it over (drop() would destroy it). ` +
+            "Check the mapping, or pass { adopt: true } to make an existing tenant schema this tenant's."
+        : `Tenant '${tenant}' cannot have '${schema}': ${detail ?? 'it is reserved'}; provision never adopts it.`,
+    )
+  }
+}

@@ -1,5 +1,5 @@
 export { TenantManager } from './tenant-manager.js'
-export { TenantDropNotConfirmedError, TenantMigrationError, TenantMigrationInterruptedError, TenantMigrationPartialError, TenantMigrationStatusError, TenantSchemaConflictError, MigrateProgressError } from './errors.js'
+export { TenantDropNotConfirmedError, TenantMigrationError, TenantMigrationInterruptedError, TenantMigrationPartialError, TenantMigrationStatusError, TenantSchemaConflictError, TenantSchemaExistsError, MigrateProgressError } from './errors.js'
 export { TableSchemaMapping, tableSchemaMapping } from './table-mapping.js'
 export type { TableMappingOptions } from './table-mapping.js'
 export { tenantSchemaRouter } from './tenant-schema-router.js'

@@ -71,6 +71,7 @@ export class MetaStore {
   #registry = ''
   #status = ''
   #statusInTenant = ''
+  #home: string | undefined
   #ready: Promise<void> | undefined
 
   constructor(pool: EnginePool, names: { registryTable?: string; statusTable?: string }) {
@@ -87,6 +88,11 @@ export class MetaStore {
   /** The registry table, qualified for statements on the pool. Valid after {@link ensure}. */
   get registry(): string {
     return this.#registry
+  }
+
+  /** The schema (MySQL: database) holding the registry; undefined when it is the pool's default. Valid after {@link ensure}. */
+  get home(): string | undefined {
+    return this.#home
   }
 
   /** The status table, qualified for statements on the pool. Valid after {@link ensure}. */
@@ -124,6 +130,7 @@ export class MetaStore {
     }
     // SQLite: `main` by name, so a same-named table in an attached tenant file can never be meant.
     if (home === undefined && pool.capabilities.schemaScoping === 'attached') home = 'main'
+    this.#home = home
     const at = (name: TableName) => (home !== undefined ? `${q(home)}.${q(name.table)}` : q(name.table))
     this.#registry = at(this.#registryName)
     this.#status = at(this.#statusName)

@@ -15,6 +15,13 @@ export interface DatabasePerTenantOptions {
   connect(database: string): EngineSpec
   /** `CREATE DATABASE ... TEMPLATE`: a database to copy (default: the server's `template1`). */
   readonly template?: string
+  /**
+   * `CREATE DATABASE ... OWNER`: the role that owns each tenant database, when `connect` logs
+   * in as another role than the admin pool (a provisioner with CREATEDB creates, the
+   * application role owns and migrates). The admin role must be a member of it
+   * (`GRANT app TO provisioner`), as PostgreSQL requires. Default: the admin pool's role.
+   */
+  readonly owner?: string
 }
 
 /** SQLSTATEs of a concurrent CREATE losing the race: duplicate_database, and the catalog's unique index. */
@@ -34,6 +41,7 @@ export class TenantDatabases {
   readonly #admin: EnginePool
   readonly #options: DatabasePerTenantOptions
   readonly #template: string | undefined
+  readonly #owner: string | undefined
 
   constructor(admin: EnginePool, options: DatabasePerTenantOptions) {
     if (admin.capabilities.dialect !== 'postgres' || admin.engine === 'pglite') {
@@ -44,21 +52,36 @@ export class TenantDatabases {
     if (typeof options?.connect !== 'function') throw new ConfigurationError('databasePerTenant.connect must be a function (database name) => EngineSpec')
     this.#admin = admin
     this.#options = options
-    this.#template = options.template === undefined ? undefined : validateTemplate(options.template)
+    this.#template = options.template === undefined ? undefined : validateName('template', options.template)
+    this.#owner = options.owner === undefined ? undefined : validateName('owner', options.owner)
   }
 
   /** Creates the database; false when it exists already. */
   async create(name: string): Promise<boolean> {
     const q = (n: string) => this.#admin.quoteIdentifier(n)
     const template = this.#template === undefined ? '' : ` template ${q(this.#template)}`
+    const owner = this.#owner === undefined ? '' : ` owner ${q(this.#owner)}`
     try {
       // CREATE DATABASE cannot run in a transaction block: a plain statement on the admin pool.
-      await this.#admin.query(`create database ${q(validateSchemaName(name))}${template}`)
+      await this.#admin.query(`create database ${q(validateSchemaName(name))}${template}${owner}`)
       return true
     } catch (err) {
       if (err instanceof QueryError && err.sqlState !== undefined && DUPLICATE.has(err.sqlState) && (await this.exists(name))) return false
       throw err
     }
+  }
+
+  /** Why `name` can never be a tenant's database (the admin pool's own, a template, `postgres`); undefined when it can. */
+  async reserved(name: string): Promise<string | undefined> {
+    const { rows } = await this.#admin.query<{ home: boolean; template: boolean }>(
+      'select datname = current_database() as home, datistemplate as template from pg_database where datname = $1',
+      [name],
+    )
+    const row = rows[0]
+    if (row?.home) return 'it is the admin database, which holds the tenant registry'
+    if (row?.template) return 'it is a template database'
+    if (name === 'postgres') return "it is the server's maintenance database"
+    return undefined
   }
 
   async exists(name: string): Promise<boolean> {
@@ -117,6 +140,21 @@ export class TenantDatabase {
     await tx.query(`insert into ${TenantDatabase.STATUS} (migration) values ($1)`, [migration])
   }
 
+  /**
+   * Runs `fn` while this database's row for `migration` is locked FOR SHARE, only if the row is
+   * there; false when it is not. A rollback deletes the row, so it waits for `fn` to finish, and
+   * `fn` never runs for a migration a rollback has removed: the registry's copy, written by `fn`,
+   * can never outlive the tenant's own record.
+   */
+  async whileApplied(migration: string, fn: () => Promise<void>): Promise<boolean> {
+    return this.pool.transaction(async (tx) => {
+      const { rows } = await tx.query(`select 1 from ${TenantDatabase.STATUS} where migration = $1 for share`, [migration])
+      if (rows.length === 0) return false
+      await fn()
+      return true
+    })
+  }
+
   /** False when there was no row to remove (reverted meanwhile). */
   async unclaim(tx: EngineTransaction, migration: string): Promise<boolean> {
     const { rowCount } = await tx.query(`delete from ${TenantDatabase.STATUS} where migration = $1`, [migration])
@@ -124,11 +162,11 @@ export class TenantDatabase {
   }
 }
 
-function validateTemplate(name: string): string {
+function validateName(option: 'template' | 'owner', name: string): string {
   try {
     return validateSchemaName(name)
   } catch (err) {
-    // template0/template1 and plain names pass; the pg_ rule of schema names does not concern databases, but no template starts so.
-    throw new ConfigurationError(`databasePerTenant.template: ${(err as Error).message}`, { cause: err })
+    // template0/template1, role and database names pass; the pg_ rule of schema names holds for roles too (pg_ is reserved).
+    throw new ConfigurationError(`databasePerTenant.${option}: ${(err as Error).message}`, { cause: err })
   }
 }

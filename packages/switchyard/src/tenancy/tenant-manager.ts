@@ -1,10 +1,10 @@
 import { ConfigurationError, UniqueViolationError, UnknownTenantError } from '../errors.js'
 import type { EnginePool, EngineTransaction, QueryOptions, QueryResult, Row } from '../engines/types.js'
 import { validateSchemaName, type SchemaMapping } from '../schema/schema-name.js'
-import { MigrateProgressError, TenantDropNotConfirmedError, TenantMigrationError, TenantMigrationInterruptedError, TenantMigrationPartialError, TenantMigrationStatusError } from './errors.js'
+import { MigrateProgressError, TenantDropNotConfirmedError, TenantMigrationError, TenantMigrationInterruptedError, TenantMigrationPartialError, TenantMigrationStatusError, TenantSchemaExistsError } from './errors.js'
 import { CommitTracker } from './implicit-commit.js'
 import { TenantDatabases } from './tenant-databases.js'
-import { MetaStore, type MigrationState, type MigrationStatus } from './meta-store.js'
+import { MetaStore, foldSchemaName, type MigrationState, type MigrationStatus } from './meta-store.js'
 import { TableSchemaMapping } from './table-mapping.js'
 import { toSchemaMapping } from './tenant-schema-router.js'
 import type {
@@ -19,6 +19,12 @@ import type {
   TenantMigration,
   TenantMigrationDb,
 } from './types.js'
+
+/**
+ * Schemas (MySQL: databases; SQLite: attached names) no tenant is ever given by adoption: `drop`
+ * would destroy what every tenant, or the server itself, relies on.
+ */
+const RESERVED_SCHEMAS: ReadonlySet<string> = new Set(['public', 'information_schema', 'mysql', 'performance_schema', 'sys', 'main', 'temp'])
 
 /** Thrown inside a migration transaction to roll it back when another migrator already applied it. */
 class AlreadyApplied extends Error {}
@@ -133,7 +139,10 @@ export class TenantManager {
    *
    * A schema another tenant has, in any letter case, is refused with a
    * `TenantSchemaConflictError` before anything is created: MySQL and case-insensitive
-   * file systems take `tenant_Acme` and `tenant_acme` for one schema.
+   * file systems take `tenant_Acme` and `tenant_acme` for one schema. A schema that exists
+   * already for a key the registry does not have is refused with `TenantSchemaExistsError`
+   * unless `{ adopt: true }` (never the registry's own schema, the admin database or a system
+   * schema), so a wrong mapping cannot hand `drop` somebody else's data.
    *
    * @example
    * ```ts
@@ -150,6 +159,8 @@ export class TenantManager {
     let created: boolean
     try {
       created = await this.#createContainer(schema)
+      // Found, not made, for a tenant the registry did not have: a mistyped mapping must not adopt somebody's data for drop() to destroy.
+      if (!created && registered) await this.#assertAdoptable(key, schema, options.adopt === true)
     } catch (err) {
       if (registered) await this.#meta.release(key, schema).catch(() => {})
       throw err
@@ -356,6 +367,18 @@ export class TenantManager {
     }
   }
 
+  /** Refuses to adopt an existing schema unless asked to, and never one that holds the registry or the system's own. */
+  async #assertAdoptable(key: string, schema: string, adopt: boolean): Promise<void> {
+    const folded = foldSchemaName(schema)
+    const home = this.#meta.home
+    let reserved: string | undefined
+    if (home !== undefined && foldSchemaName(home) === folded) reserved = 'it holds the tenant registry'
+    else if (RESERVED_SCHEMAS.has(folded)) reserved = 'it is a system or default schema'
+    else if (this.#databases) reserved = await this.#databases.reserved(schema)
+    if (reserved !== undefined) throw new TenantSchemaExistsError(key, schema, 'reserved', reserved)
+    if (!adopt) throw new TenantSchemaExistsError(key, schema, 'exists')
+  }
+
   /** Migrations a router's allowMigrate refuses on this alias: they stay pending, in provision and migrate alike. */
   #disallowed(): Set<string> {
     return new Set(this.#migrations.filter((m) => this.#allowMigrate?.(this.#alias, { table: m.model }) === false).map((m) => m.name))
@@ -451,6 +474,7 @@ export class TenantManager {
       const already = await db.applied()
       const applied: string[] = []
       for (const { migration: m } of pending) {
+        let appliedNow = false
         if (!already.has(m.name)) {
           try {
             await db.pool.transaction(async (tx) => {
@@ -462,12 +486,15 @@ export class TenantManager {
               }
               await m.up(this.#db(tx, key, 'public'))
             })
-            applied.push(m.name)
+            appliedNow = true
           } catch (err) {
             if (!(err instanceof AlreadyApplied)) return { applied, failure: { tenant: key, migration: m.name, error: err as Error } }
           }
         }
-        await this.#copyStatus(key, m.name, true)
+        // Copied only while the tenant's own record is there and locked: a rollback running meanwhile waits, or has removed it.
+        const present = await db.whileApplied(m.name, () => this.#copyStatus(key, m.name, true))
+        if (appliedNow) applied.push(m.name)
+        if (!present) break // reverted meanwhile: it stays pending for the next migrate, and so does everything after it
       }
       return { applied }
     })
@@ -490,6 +517,8 @@ export class TenantManager {
         } catch (err) {
           throw new TenantMigrationError(key, m.name, err)
         }
+        // Once more after the commit: a migrate that copied the record while our delete was uncommitted leaves no stale copy.
+        await this.#copyStatus(key, m.name, false)
         reverted.push(m.name)
       }
       return reverted

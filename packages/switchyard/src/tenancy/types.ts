@@ -92,6 +92,14 @@ export interface ProvisionResult {
 export interface ProvisionOptions {
   /** With a lookup-table mapping: the schema to record for this new tenant. Other mappings must agree with it. */
   readonly schema?: string
+  /**
+   * Take over a schema (database, file) that exists already for a tenant the registry does not
+   * have yet, say one created before Switchyard managed tenants. Without it `provision` refuses
+   * with `TenantSchemaExistsError`, so a wrong mapping can never adopt, then let `drop` destroy,
+   * data that is not a tenant's. The registry's own schema, the admin database, templates and
+   * system schemas are refused even with it. Default false.
+   */
+  readonly adopt?: boolean
 }
 
 export interface MigrateProgress {

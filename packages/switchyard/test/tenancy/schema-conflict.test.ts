@@ -2,12 +2,12 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ConfigurationError, UniqueViolationError, UnknownTenantError, type EnginePool } from '../../src/index.js'
+import { ConfigurationError, InvalidSchemaNameError, UniqueViolationError, UnknownTenantError, type EnginePool } from '../../src/index.js'
 import { mysql } from '../../src/engines/mysql/index.js'
 import { pglite } from '../../src/engines/pglite/index.js'
 import { postgres } from '../../src/engines/postgres/index.js'
 import { sqlite } from '../../src/engines/sqlite/index.js'
-import { TenantManager, TenantSchemaConflictError, tableSchemaMapping, type TenantManagerOptions, type TenantMigration } from '../../src/tenancy/index.js'
+import { TenantManager, TenantSchemaConflictError, TenantSchemaExistsError, tableSchemaMapping, type TenantManagerOptions, type TenantMigration } from '../../src/tenancy/index.js'
 import { createTempMysqlDatabase, createTempPgDatabase, dropMysqlDatabasesLike, randomName, serviceAvailable } from '../../../../test-support/services.js'
 
 // `tenant_Acme` and `tenant_acme` are one database on MySQL with lower_case_table_names=1/2 and
@@ -296,6 +296,36 @@ for (const engine of engines) {
       expect((await manager(two).list()).map((t) => t.key)).toEqual(['p1'])
       expect(await folded(two.registryTable)).toEqual([['p1', `${prefix}_p`]])
       expect(await conflict(manager(two).provision('P'))).toMatchObject({ existingTenant: 'p1' })
+    })
+
+    it('refuses to adopt a schema it did not create unless { adopt: true }, and never the registry\'s home', async () => {
+      const olden = `${prefix}_olden`
+      await pool.createSchema(olden)
+      const m = manager()
+      const err = await m.provision('olden').catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(TenantSchemaExistsError)
+      expect(err).toMatchObject({ tenant: 'olden', schema: olden, reason: 'exists' })
+      // Not registered (so drop cannot reach it), nothing migrated into it, still there.
+      expect((await registered(m)).map(([k]) => k)).not.toContain('olden')
+      expect(await h.containers()).toContain(olden)
+      await expect(pool.query(`select * from ${pool.quoteIdentifier(olden)}.orders`)).rejects.toThrow()
+
+      expect(await m.provision('olden', { adopt: true })).toEqual({ key: 'olden', schema: olden, created: false, migrated: ['001_orders'] })
+      expect(await ordersOf(olden)).toEqual(['olden'])
+
+      // The registry's own schema (database on MySQL, main file on SQLite) is never a tenant's, adopt or not.
+      const attached = pool.capabilities.schemaScoping === 'attached'
+      const home = pool.capabilities.schemas ? 'switchyard' : attached ? 'main' : (await pool.query<{ d: string }>('select database() as d')).rows[0]!.d
+      const onHome = manager({ mapping: new Map([['reg', home]]) })
+      const reserved = await onHome.provision('reg', { adopt: true }).catch((e: unknown) => e)
+      // SQLite's `main` never even passes as a schema name.
+      if (attached) expect(reserved).toBeInstanceOf(InvalidSchemaNameError)
+      else {
+        expect(reserved).toBeInstanceOf(TenantSchemaExistsError)
+        expect(reserved).toMatchObject({ reason: 'reserved' })
+        expect((reserved as Error).message).toMatch(/registry/)
+      }
+      expect((await registered(m)).map(([k]) => k)).not.toContain('reg')
     })
   })
 }
