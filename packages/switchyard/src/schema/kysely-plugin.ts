@@ -10,8 +10,9 @@ import {
   type UnknownRow,
   IdentifierNode,
 } from 'kysely'
-import type { QueryId } from 'kysely'
+import type { OperationNode, QueryId } from 'kysely'
 import { guardTreeChanges } from '../kysely/query-tree.js'
+import { sharedChangeError } from '../sql/guard.js'
 import { validateSchemaName } from './schema-name.js'
 
 /** Options of {@link tenantSchemaPlugin}: the same meaning as the schema router's options of these names. */
@@ -45,12 +46,43 @@ class SharedTables extends OperationNodeTransformer {
   }
 }
 
+/** Every TableNode under `node`, however deep (joins, subqueries, CTEs). */
+function* tableNodes(node: unknown): Generator<{ schema: string | undefined; name: string }> {
+  if (Array.isArray(node)) {
+    for (const item of node) yield* tableNodes(item)
+    return
+  }
+  if (node === null || typeof node !== 'object') return
+  const n = node as OperationNode & Record<string, unknown>
+  if (n.kind === 'TableNode') {
+    const table = n.table as SchemableIdentifierNode
+    yield { schema: table.schema?.name, name: table.identifier.name }
+    return
+  }
+  for (const value of Object.values(n)) if (value !== null && typeof value === 'object') yield* tableNodes(value)
+}
+
+/**
+ * A (non-materialized) view over a shared table is a way to write its rows: a simple view is
+ * automatically updatable. Refused unless `sharedWrites`, like the SQL guard does. A raw `as`
+ * query is not read, as raw SQL is not anywhere in this plugin.
+ */
+function guardViewReads(root: RootOperationNode, tenantSchema: string, shared: ReadonlySet<string>): void {
+  if (root.kind !== 'CreateViewNode' || root.materialized === true) return
+  for (const { schema, name } of tableNodes(root.as)) {
+    if (schema !== undefined && schema !== tenantSchema && shared.has(schema)) {
+      throw sharedChangeError('view', `CREATE VIEW ${root.name.identifier.name} reading`, `${schema}.${name}`, schema, tenantSchema)
+    }
+  }
+}
+
 /**
  * Qualifies every unqualified table of a Kysely query with the current tenant's schema,
  * from the query tree (no SQL parsing), leaving CTE names alone and shared tables on their
  * shared schema. The schema is asked per query, so one Kysely instance serves every tenant.
  * A query that would change a shared schema is refused with `TenantIsolationError` before it
- * compiles: DDL always, writes into shared tables unless `sharedWrites` (see the options).
+ * compiles: DDL always, writes into shared tables, and views reading them, unless `sharedWrites`
+ * (see the options).
  *
  * @example
  * ```ts
@@ -75,7 +107,10 @@ export function tenantSchemaPlugin(schemaFor: () => string | undefined, options:
       const qualified = new WithSchemaPlugin(schema).transformQuery(args)
       const routed = hasSharedTables ? new SharedTables(schema, shared).transformNode(qualified, args.queryId) : qualified
       // After qualification, so an unqualified shared table is seen in its shared schema.
-      if (sharedSchemas.size > 0) guardTreeChanges(routed, schema, sharedSchemas, sharedWrites)
+      if (sharedSchemas.size > 0) {
+        guardTreeChanges(routed, schema, sharedSchemas, sharedWrites)
+        if (!sharedWrites) guardViewReads(routed, schema, sharedSchemas)
+      }
       return routed
     },
     async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {

@@ -51,8 +51,10 @@ interface Prepared {
    * What runs where the strategy would run the statement's own text (the `transaction`
    * strategy, or a statement the qualifier cannot pin). A statement that changes an object it
    * names without a schema must not change a shared one the tenant lacks (`drop table regions`,
-   * `delete from regions`): it runs qualified when it can be (its targets pinned to the tenant),
-   * else as written with the tenant's schema alone on its path. Anything else: as written, `path`.
+   * `delete from regions`), and a view must not read one unseen: when the qualifier can, only
+   * those names are qualified (its pinned slots) and the rest still resolves through `path`, so
+   * `insert into orders select ... from regions` reads the shared `regions`; otherwise it runs
+   * as written with the tenant's schema alone on its path. Anything else: as written, `path`.
    */
   readonly rawText: string
   readonly rawPath: readonly string[]
@@ -230,18 +232,19 @@ export class SchemaRouter implements SchemaApplier {
     const qualified = analysis.unqualifiable === undefined ? qualifyAnalyzed(sql, analysis, schema, this.#sharedTables) : undefined
     const path = Object.freeze(this.searchPathFor(schema))
     const pin = path.length > 1 && this.#changesUnqualified(analysis)
+    // A qualifiable statement pins every unqualified change target with a slot (the analysis makes it unqualifiable otherwise).
     const prepared: Prepared = Object.freeze({
       qualified,
       needsPath: analysis.unqualifiable ?? analysis.searchPathDependent,
       path,
-      rawText: pin && qualified !== undefined ? qualified : sql,
+      rawText: pin && qualified !== undefined ? qualifyAnalyzed(sql, analysis, schema, this.#sharedTables, 'pinned') : sql,
       rawPath: pin && qualified === undefined ? Object.freeze([schema]) : path,
     })
     cache.set(sql, schema, prepared)
     return prepared
   }
 
-  /** Whether the statement changes an object named without a schema that `sharedTables` does not place. */
+  /** Whether the statement changes (or a view reads) an object named without a schema that `sharedTables` does not place. */
   #changesUnqualified(analysis: StatementAnalysis): boolean {
     return analysis.changes?.some((c) => c.schema === undefined && !(c.table !== undefined && Object.hasOwn(this.#sharedTables, c.table))) === true
   }

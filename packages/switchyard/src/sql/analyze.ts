@@ -1,5 +1,5 @@
 import { BUILTIN_FUNCTIONS, BUILTIN_TYPES, CATALOG_RELATIONS } from './builtins.js'
-import { relationChange, statementChanges, type ChangeTarget } from './change-targets.js'
+import { ChangeCollector, statementChanges, type ChangeTarget } from './change-targets.js'
 import { CATALOG_SCHEMAS as CATALOG_SCHEMA_NAMES } from './guard.js'
 import { parsePostgres } from './parser.js'
 
@@ -10,6 +10,13 @@ export interface TableSlot {
   readonly table: string
   /** A pg_catalog relation named without its schema: qualified with `pg_catalog`, never the tenant's schema. */
   readonly catalog?: true
+  /**
+   * Qualified even where the rest of the statement resolves through the search path (the
+   * `transaction` strategy): an object the statement changes (a DML or DDL target, setval's
+   * sequence, whose slot is inside its string literal), or a relation a view reads. Through the
+   * search path they could resolve into a shared schema the guard was never told about.
+   */
+  readonly pinned?: true
 }
 
 /**
@@ -334,8 +341,17 @@ function schemaOfObject(node: unknown, fromEnd = 2): string | undefined {
   return undefined
 }
 
+/** A slot as the parser reports it: a UTF-8 byte offset; `literal`: the offset of the string literal whose text the name is. */
+interface RawSlot {
+  readonly byte: number
+  readonly table: string
+  readonly catalog?: true
+  readonly pinned?: true
+  readonly literal?: true
+}
+
 class Analyzer {
-  readonly slots: { byte: number; table: string; catalog?: true }[] = []
+  readonly slots: RawSlot[] = []
   readonly schemas = new Set<string>()
   unqualifiable: string | undefined
   searchPathDependent: string | undefined
@@ -343,7 +359,11 @@ class Analyzer {
   unverifiable: string | undefined
   refused: string | undefined
   readonly wholeSchemas = new Set<string>()
-  readonly changes: ChangeTarget[] = []
+  readonly collector = new ChangeCollector()
+  /** Change targets that have a pinned slot: qualifying the statement pins them. */
+  readonly slotted = new Set<ChangeTarget>()
+  /** While walking a view's query: the view's name, for messages. */
+  view: string | undefined
   /** The first catalog relation the statement reads, if any (`pg_catalog.pg_settings`). */
   catalogRead: string | undefined
   /** The temporary relation this statement creates, if any. */
@@ -354,7 +374,8 @@ class Analyzer {
     if (!type || !body) return
     const b = body as Node
     this.statementKind(type, b)
-    this.changes.push(...statementChanges(type, b))
+    statementChanges(type, b, this.collector)
+    if (this.collector.unreadable !== undefined) this.refused ??= this.collector.unreadable
     if (!QUALIFIABLE.has(type)) this.unqualifiable ??= `${type} is not rewritten by the qualifier`
     if (OPAQUE_CODE.has(type)) this.unverifiable ??= `${type} carries code the guard cannot inspect`
     this.namedSchemas(type, b)
@@ -364,11 +385,18 @@ class Analyzer {
       // view over pg_settings runs pg_settings' set_config rule; over a catalog table, it writes the catalog.
       this.refused ??= `a view reading catalog relation ${this.catalogRead} would let writes through the view reach the catalog`
     }
+    // Safety net: an unqualified change the qualifier cannot pin (no slot) must make the router use the search path.
+    const unslotted = this.changes.find((c) => c.schema === undefined && !this.slotted.has(c))
+    if (unslotted !== undefined) this.unqualifiable ??= `${unslotted.statement} ${unslotted.object} has no table reference the qualifier can pin`
     if (this.temporary !== undefined && !dropsOnCommit(type, b)) {
       // A temporary object outlives the statement on the pooled connection, where the next
       // tenant's unqualified name could find it; ON COMMIT DROP tables end with their transaction.
       this.sessionChange ??= `temporary object ${this.temporary} (only CREATE TEMP TABLE ... ON COMMIT DROP is allowed)`
     }
+  }
+
+  get changes(): ChangeTarget[] {
+    return this.collector.changes
   }
 
   /** Refuses statement kinds that act on the session, the cluster or the transaction. */
@@ -564,7 +592,7 @@ class Analyzer {
       if (DML_STATEMENTS.has(key) && (child as Node).relation && isRangeVar((child as Node).relation)) {
         const { relation, ...rest } = child as Node
         this.catalogWrite(relation as Node, DML_VERBS[key] ?? key)
-        relationChange(this.changes, 'rows', DML_VERBS[key] ?? key, relation)
+        this.collector.relation('rows', DML_VERBS[key] ?? key, relation)
         this.rangeVar(relation as Node, NO_CTES)
         this.walk({ [key]: rest }, scope)
         continue
@@ -574,7 +602,7 @@ class Analyzer {
         const { rel, ...rest } = child as Node
         this.catalogWrite(rel as Node, intoVerb)
         // It creates a table: DDL, whatever statement carries it.
-        relationChange(this.changes, 'structure', intoVerb, rel)
+        this.collector.relation('structure', intoVerb, rel)
         this.rangeVar(rel as Node, NO_CTES)
         this.walk(rest, scope)
         continue
@@ -582,6 +610,7 @@ class Analyzer {
       // RangeVars come wrapped ({ RangeVar: {...} }) in lists, but bare in fields such as
       // ViewStmt.view, CreateStmt.relation and a foreign key's pktable.
       if (key === 'RangeVar' || isRangeVar(child)) this.rangeVar(child as Node, scope)
+      else if (key === 'ViewStmt') this.viewStmt(child as Node, scope)
       else if (key === 'FuncCall') this.funcCall(child as Node, scope)
       else if (key === 'ColumnRef') this.columnRef(child as Node)
       else if (TYPE_NAME_FIELDS.has(key)) this.typeName(child as Node)
@@ -625,6 +654,20 @@ class Analyzer {
     }
   }
 
+  /**
+   * CREATE [OR REPLACE] VIEW: what its query reads is recorded (a simple view is automatically
+   * updatable, so a view over a shared table is a way to write its rows), and pinned, so that
+   * under `transaction` an unqualified name cannot resolve into a shared schema unseen.
+   */
+  viewStmt(vs: Node, scope: ReadonlySet<string>): void {
+    const { query, ...rest } = vs
+    this.walk(rest, scope)
+    const outer = this.view
+    this.view = String((vs.view as Node | undefined)?.relname ?? '?')
+    this.walk(query, scope)
+    this.view = outer
+  }
+
   rangeVar(rv: Node, scope: ReadonlySet<string>): void {
     const relname = String(rv.relname)
     if (rv.relpersistence === 't') {
@@ -633,17 +676,26 @@ class Analyzer {
       if (!rv.schemaname) this.unqualifiable ??= `temporary table ${relname}`
     }
     const catalogSchema = typeof rv.schemaname === 'string' ? rv.schemaname : !scope.has(relname) && CATALOG_RELATIONS.has(relname) ? 'pg_catalog' : undefined
-    if (catalogSchema !== undefined && CATALOG_SCHEMA_NAMES.has(catalogSchema)) this.catalogRead ??= `${catalogSchema}.${relname}`
+    const catalog = catalogSchema !== undefined && CATALOG_SCHEMA_NAMES.has(catalogSchema)
+    if (catalog) this.catalogRead ??= `${catalogSchema}.${relname}`
     if (LEAKY_CATALOG_RELATIONS.has(relname) || LEAKY_CATALOG_PREFIX.test(relname)) {
       this.refused ??= `${relname} exposes other tenants' data (statistics values or counters, sequence values, query text, large objects or credentials)`
+    }
+    // A view over a catalog relation is refused outright (see statement()); CTE names are no relations.
+    if (this.view !== undefined && !catalog && (rv.schemaname !== undefined || !scope.has(relname))) {
+      this.collector.relation('view', `CREATE VIEW ${this.view} reading`, rv)
     }
     // In db.schema.table the catalog must be the current database (PostgreSQL refuses any
     // other), so only the schema matters.
     if (rv.schemaname) this.schemas.add(String(rv.schemaname))
     else if (!scope.has(relname)) {
+      const target = this.collector.unqualified.get(rv)
       if (typeof rv.location !== 'number' || rv.location < 0) this.unqualifiable ??= `no position for table ${relname}`
       else if (CATALOG_RELATIONS.has(relname)) this.slots.push({ byte: rv.location, table: relname, catalog: true })
-      else this.slots.push({ byte: rv.location, table: relname })
+      else if (target !== undefined) {
+        this.slots.push({ byte: rv.location, table: relname, pinned: true })
+        this.slotted.add(target)
+      } else this.slots.push({ byte: rv.location, table: relname })
     }
     this.walk(rv.alias, scope)
   }
@@ -682,15 +734,37 @@ class Analyzer {
         const parts = qualifiedNameParts(text)
         const named = SCHEMA_ARGUMENT.has(fn) ? parts[0] : schemaOfNameList(parts)
         if (named !== undefined) this.schemas.add(named)
-        else this.unqualifiable ??= `${fn}('${text}') resolves a name through the search path`
         // setval() rewinds or skips a sequence: in a shared schema, every tenant's next ids change.
-        if (fn === 'setval' && named !== undefined) this.changes.push({ change: 'rows', statement: 'setval() on', object: text, schema: named })
+        if (fn === 'setval') this.setvalTarget(arg, text, parts, named)
+        else if (named === undefined) this.unqualifiable ??= `${fn}('${text}') resolves a name through the search path`
       }
     }
     this.walk(fc.args, scope)
     this.walk(fc.agg_filter, scope)
     this.walk(fc.agg_order, scope)
     this.walk(fc.over, scope)
+  }
+
+  /**
+   * Records the sequence setval() changes. An unqualified one is pinned like a DML target: its
+   * slot sits just inside the opening quote of its literal, so qualifying gives
+   * `setval('"tenant_a".ids', ...)` (checked in analyzeStatement: a plain '...' literal only).
+   * Through the search path, it would reset a shared sequence of that name.
+   */
+  setvalTarget(arg: unknown, text: string, parts: readonly string[], named: string | undefined): void {
+    if (named !== undefined) {
+      this.changes.push({ change: 'rows', statement: 'setval() on', object: text, schema: named })
+      return
+    }
+    const target: ChangeTarget = { change: 'rows', statement: 'setval() on', object: text, ...(parts.length === 1 ? { table: parts[0]! } : {}) }
+    this.changes.push(target)
+    const location = ((arg as Node | undefined)?.A_Const as Node | undefined)?.location
+    if (parts.length === 1 && typeof location === 'number' && location >= 0) {
+      this.slots.push({ byte: location, table: parts[0]!, pinned: true, literal: true })
+      this.slotted.add(target)
+    } else {
+      this.unqualifiable ??= `setval('${text}') resolves a name through the search path`
+    }
   }
 
   columnRef(cr: Node): void {
@@ -810,9 +884,21 @@ export function analyzeStatement(sql: string, placeholders: 'numbered' | 'questi
   if (statements.length > 1) a.refused = `the text holds ${statements.length} statements; schema routing runs exactly one statement per call`
   for (const raw of statements) if (raw.stmt) a.statement(raw.stmt as Node)
   const toIndex = byteToIndex(text)
-  const slots = a.slots
-    .map((s) => (s.catalog ? { index: toOriginal(toIndex(s.byte)), table: s.table, catalog: true as const } : { index: toOriginal(toIndex(s.byte)), table: s.table }))
-    .sort((x, y) => x.index - y.index)
+  const slots: TableSlot[] = []
+  for (const s of a.slots) {
+    let index = toIndex(s.byte)
+    if (s.literal) {
+      // Only a plain '...' literal takes a schema just inside its quote (not E'...', U&'...' or $$...$$).
+      if (text[index] !== "'") {
+        a.unqualifiable ??= `the sequence name in setval() is not a plain string literal`
+        continue
+      }
+      index += 1
+    }
+    const slot = { index: toOriginal(index), table: s.table }
+    slots.push(s.catalog ? { ...slot, catalog: true } : s.pinned ? { ...slot, pinned: true } : slot)
+  }
+  slots.sort((x, y) => x.index - y.index)
   return Object.freeze({
     slots: Object.freeze(slots),
     schemas: a.schemas,

@@ -9,7 +9,7 @@ export const CATALOG_SCHEMAS: ReadonlySet<string> = new Set(['pg_catalog', 'info
 export interface SharedChangeOptions {
   /** Unqualified tables the qualifier sends to a shared schema (the router's `sharedTables`): changing one changes that schema. */
   readonly sharedTables?: Readonly<Record<string, string>>
-  /** Let DML write rows into tables of shared schemas (the router's `sharedWrites`). Never DDL or TRUNCATE. Default false. */
+  /** Let DML write rows into tables of shared schemas, and views over them be created (the router's `sharedWrites`). Never DDL, TRUNCATE or strong LOCKs. Default false. */
   readonly sharedWrites?: boolean
 }
 
@@ -24,9 +24,10 @@ const NO_SHARED_CHANGE_OPTIONS: SharedChangeOptions = Object.freeze({})
  * catalogs, database-wide maintenance and NOTIFY. A statement acting on a schema as a whole
  * (DROP/GRANT ON SCHEMA, REINDEX SCHEMA) must name the tenant's own. Shared schemas are read,
  * not changed: DDL, TRUNCATE or maintenance on an object in one (named, or an unqualified table
- * `sharedTables` sends there), or moving an object into one, is always refused; INSERT, UPDATE,
- * DELETE, MERGE and COPY FROM into one unless `sharedWrites` is set. A bug in routing code
- * must fail loudly, not read another tenant's rows or change what every tenant reads.
+ * `sharedTables` sends there), moving an object into one, or a LOCK stronger than ROW EXCLUSIVE
+ * on one, is always refused; INSERT, UPDATE, DELETE, MERGE, COPY FROM and setval() into one, and
+ * a view reading one (writes through it land there), unless `sharedWrites` is set. A bug in
+ * routing code must fail loudly, not read another tenant's rows or change what every tenant reads.
  *
  * @example
  * ```ts
@@ -75,7 +76,7 @@ function guardChanges(changes: readonly ChangeTarget[], tenantSchema: string, sh
     const schema = c.schema ?? viaSharedTables
     // A sharedTables schema is shared even when the caller left it out of `shared`.
     if (schema === undefined || schema === tenantSchema || !(shared.has(schema) || viaSharedTables !== undefined)) continue
-    if (c.change === 'rows' && sharedWrites === true) continue
+    if ((c.change === 'rows' || c.change === 'view') && sharedWrites === true) continue
     const object = viaSharedTables !== undefined ? `${c.object} (shared table ${schema}.${c.table})` : c.object
     throw sharedChangeError(c.change, c.statement, object, schema, tenantSchema)
   }
@@ -85,10 +86,19 @@ function guardChanges(changes: readonly ChangeTarget[], tenantSchema: string, sh
  * The refusal of a change to a shared schema (a shared database on MySQL), worded the same for
  * the SQL guards and the Kysely query-tree path. `object` is as written (`shared.countries`).
  */
-export function sharedChangeError(change: 'structure' | 'rows', statement: string, object: string, schema: string, tenantSchema: string, noun: 'schema' | 'database' = 'schema'): TenantIsolationError {
-  const message =
-    change === 'structure'
-      ? `${statement} ${object} would change shared ${noun} '${schema}', which every tenant uses. Schema routing refuses DDL, TRUNCATE and maintenance on a shared ${noun} from a tenant context: shared ${noun}s are changed by migrations on an admin connection.`
-      : `${statement} ${object} would write rows in shared ${noun} '${schema}', and a row written to a shared table is visible to every tenant. Schema routing refuses it from a tenant context: write shared data in a migration on an admin connection, or set the schema router's sharedWrites option if tenants are meant to write it.`
-  return new TenantIsolationError(schema, tenantSchema, message)
+export function sharedChangeError(change: ChangeTarget['change'], statement: string, object: string, schema: string, tenantSchema: string, noun: 'schema' | 'database' = 'schema'): TenantIsolationError {
+  return new TenantIsolationError(schema, tenantSchema, sharedChangeMessage(change, `${statement} ${object}`, schema, noun))
+}
+
+function sharedChangeMessage(change: ChangeTarget['change'], what: string, schema: string, noun: 'schema' | 'database'): string {
+  switch (change) {
+    case 'structure':
+      return `${what} would change shared ${noun} '${schema}', which every tenant uses. Schema routing refuses DDL, TRUNCATE and maintenance on a shared ${noun} from a tenant context: shared ${noun}s are changed by migrations on an admin connection.`
+    case 'rows':
+      return `${what} would write rows in shared ${noun} '${schema}', and a row written to a shared table is visible to every tenant. Schema routing refuses it from a tenant context: write shared data in a migration on an admin connection, or set the schema router's sharedWrites option if tenants are meant to write it.`
+    case 'view':
+      return `${what} would let rows be written into shared ${noun} '${schema}' through the view (a simple view is automatically updatable: INSERT, UPDATE and DELETE on it write the table it reads), and a row written to a shared table is visible to every tenant. Schema routing refuses a view over a shared table from a tenant context: create such views in a migration on an admin connection, or set the schema router's sharedWrites option if tenants are meant to write shared rows.`
+    case 'lock':
+      return `${what} would lock a table in shared ${noun} '${schema}', which every tenant uses, stalling their statements on it until this transaction ends. Schema routing refuses locks stronger than ROW EXCLUSIVE on a shared ${noun} from a tenant context.`
+  }
 }

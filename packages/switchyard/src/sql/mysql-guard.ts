@@ -35,7 +35,8 @@ import { sharedChangeError } from './guard.js'
  *   CONNECT, MERGE, SPIDER; `CONNECTION`, `UNION`, `DATA/INDEX DIRECTORY`);
  * - changes to the shared databases, which every tenant reads: DDL and TRUNCATE on a table,
  *   view or index in one (RENAME TABLE into or out of one included) are always refused, and
- *   INSERT, REPLACE, UPDATE and DELETE into one unless the router's `sharedWrites` is set.
+ *   INSERT, REPLACE, UPDATE and DELETE into one unless the router's `sharedWrites` is set, and
+ *   so is a view reading a table in one (rows written through the view land there).
  *
  * It assumes the server's default lexing — backslash escapes in strings and `"` as a string
  * quote (no `NO_BACKSLASH_ESCAPES` or `ANSI_QUOTES` in the server's sql_mode) — as mysql2's own
@@ -57,9 +58,9 @@ export interface MysqlAnalysis {
 
 /** A table the statement changes, in a database it names explicitly (an unqualified one is in the tenant's database). */
 export interface MysqlChange {
-  /** `structure`: DDL or TRUNCATE; `rows`: INSERT, REPLACE, UPDATE, DELETE, setval(). */
-  readonly change: 'structure' | 'rows'
-  /** The statement kind, for messages: `DROP TABLE`, `INSERT INTO`. */
+  /** `structure`: DDL or TRUNCATE; `rows`: INSERT, REPLACE, UPDATE, DELETE, setval(); `view`: a table a CREATE VIEW reads (writes through the view land there), refused like `rows`. */
+  readonly change: 'structure' | 'rows' | 'view'
+  /** The statement kind, for messages: `DROP TABLE`, `INSERT INTO`, `CREATE VIEW v reading`. */
   readonly statement: string
   readonly database: string
   /** The object as written: `db.table`. */
@@ -262,8 +263,10 @@ class Walker {
         break
       case 'create':
         if (keyword === 'index') structure('CREATE INDEX ... ON', ast.table)
-        else if (keyword === 'view') structure('CREATE VIEW', ast.view)
-        else for (const t of entries(ast.table)) structure('CREATE TABLE', t)
+        else if (keyword === 'view') {
+          structure('CREATE VIEW', ast.view)
+          this.#viewReads(ast)
+        } else for (const t of entries(ast.table)) structure('CREATE TABLE', t)
         break
       case 'drop':
         if (keyword === 'index') structure('DROP INDEX ... ON', ast.table)
@@ -279,6 +282,34 @@ class Walker {
         // Both sides: renaming moves a table out of, or into, the database either names.
         for (const pair of entries(ast.table)) for (const t of entries(pair)) structure('RENAME TABLE', t)
         break
+    }
+  }
+
+  /**
+   * A view is updatable when it reads one table (MERGE algorithm, no aggregates...): INSERT,
+   * UPDATE and DELETE on it write that table. Every table its query reads in a named database
+   * counts, wherever it sits (joins, subqueries, CTEs); an unqualified one is in the tenant's
+   * database.
+   */
+  #viewReads(ast: Record<string, unknown>): void {
+    const view = String((ast.view as TableRef | null | undefined)?.view ?? '?')
+    const visit = (value: unknown): void => {
+      if (value === null || typeof value !== 'object') return
+      if (Array.isArray(value)) return value.forEach(visit)
+      const o = value as Record<string, unknown>
+      if (typeof o.table === 'string' && o.type !== 'column_ref') this.#change('view', `CREATE VIEW ${view} reading`, o)
+      for (const v of Object.values(o)) visit(v)
+    }
+    visit(ast.select)
+  }
+
+  /** The parser's table list is a second witness of what a view reads (`select::db::table`). */
+  viewSources(ast: Record<string, unknown>, tableList: readonly string[]): void {
+    if (String(ast.type ?? '').toLowerCase() !== 'create' || String(ast.keyword ?? '').toLowerCase() !== 'view') return
+    const view = String((ast.view as TableRef | null | undefined)?.view ?? '?')
+    for (const entry of tableList) {
+      const [verb, db, table] = entry.split('::')
+      if (verb === 'select' && db !== undefined && db !== 'null' && table !== undefined) this.#change('view', `CREATE VIEW ${view} reading`, { db, table })
     }
   }
 
@@ -311,7 +342,9 @@ class Walker {
     const database = databaseOf(r?.db)
     const table = r?.table ?? r?.view
     if (database === undefined || typeof table !== 'string') return
-    this.changes.push({ change, statement, database, object: `${database}.${table}${note}` })
+    const object = `${database}.${table}${note}`
+    if (this.changes.some((c) => c.change === change && c.statement === statement && c.object === object)) return
+    this.changes.push({ change, statement, database, object })
   }
 
   node(value: unknown): void {
@@ -428,6 +461,7 @@ export function analyzeMysqlStatement(sql: string): MysqlAnalysis {
   const walker = new Walker()
   walker.statement(statements[0] as Record<string, unknown>)
   // The parser's own table list is a second witness ("type::db::table").
+  walker.viewSources(statements[0] as Record<string, unknown>, parsed.tableList ?? [])
   for (const entry of parsed.tableList ?? []) {
     const db = entry.split('::')[1]
     if (db !== undefined && db !== 'null') walker.databases.add(db)
@@ -463,7 +497,7 @@ export function guardMysqlAnalyzed(analysis: MysqlAnalysis, tenantDatabase: stri
   }
   if (analysis.changes === undefined) return
   for (const c of analysis.changes) {
-    if (c.database === tenantDatabase || !shared.has(c.database) || (c.change === 'rows' && options.sharedWrites === true)) continue
+    if (c.database === tenantDatabase || !shared.has(c.database) || (c.change !== 'structure' && options.sharedWrites === true)) continue
     throw sharedChangeError(c.change, c.statement, c.object, c.database, tenantDatabase, 'database')
   }
 }

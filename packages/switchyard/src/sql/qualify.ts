@@ -24,13 +24,17 @@ function quote(name: string): string {
  * qualifyAnalyzed('select * from orders o join countries c on c.code = o.country', a, 'tenant_acme', { countries: 'shared' })
  * // select * from "tenant_acme".orders o join "shared".countries c on c.code = o.country
  * ```
+ *
+ * `slots: 'pinned'` qualifies only the {@link TableSlot.pinned} slots (what the statement
+ * changes, what a view reads), for a statement that runs on the search path otherwise.
  */
-export function qualifyAnalyzed(sql: string, analysis: StatementAnalysis, schema: string, sharedTables: Readonly<Record<string, string>> = {}): string {
+export function qualifyAnalyzed(sql: string, analysis: StatementAnalysis, schema: string, sharedTables: Readonly<Record<string, string>> = {}, slots: 'all' | 'pinned' = 'all'): string {
   if (analysis.unqualifiable !== undefined) throw new UnqualifiableStatementError(analysis.unqualifiable)
   if (analysis.slots.length === 0) return sql
   let out = ''
   let at = 0
   for (const slot of analysis.slots) {
+    if (slots === 'pinned' && slot.pinned !== true) continue
     const target = slot.catalog ? 'pg_catalog' : Object.hasOwn(sharedTables, slot.table) ? sharedTables[slot.table]! : schema
     out += sql.slice(at, slot.index) + quote(target) + '.'
     at = slot.index

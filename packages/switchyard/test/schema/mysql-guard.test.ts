@@ -296,6 +296,52 @@ describe.skipIf(!ok)('MySQL schema routing guard on MariaDB', () => {
     }
   })
 
+  it('refuses a view reading a shared table (rows written through it would land there), unless sharedWrites; views over the tenant tables still work', async () => {
+    const VIEW = new RegExp(`CREATE VIEW \\w+ reading ${SHARED}\\.countries would let rows be written into shared database '${SHARED}' through the view.*create such views in a migration`)
+    const before = await sharedSnapshot()
+    for (const sql of [
+      `create view v as select * from \`${SHARED}\`.countries`,
+      `create or replace view v as select code from ${SHARED}.countries where code <> 'xx'`,
+      `create algorithm = merge view v as select * from ${SHARED}.countries`,
+      `create view v as select * from (select * from ${SHARED}.countries) s`,
+      `create view v as with c as (select * from ${SHARED}.countries) select * from c`,
+      `create view v as select o.id from orders o where o.tag in (select code from ${SHARED}.countries)`,
+    ]) {
+      const err = await asA(() => sy.write(sql)).catch((e: unknown) => e)
+      expect(err, sql).toBeInstanceOf(TenantIsolationError)
+      expect((err as Error).message, sql).toMatch(VIEW)
+      await expect(asA(() => sy.transaction((tx) => tx.write(sql))), sql).rejects.toBeInstanceOf(TenantIsolationError)
+    }
+    // No view was made, so nothing can be written through one.
+    await expect(asA(() => sy.write(`insert into v values ('pl')`))).rejects.toThrow(/doesn't exist/)
+    await expect(asA(() => sy.write(`update v set code = 'zz' where code = 'nz'`))).rejects.toThrow(/doesn't exist/)
+    expect(await sharedSnapshot()).toEqual(before)
+
+    // A view over the tenant's own table is created in its database and written through.
+    await asA(() => sy.write(`create view my_orders as select id, tag from orders where id > 0`))
+    await asA(() => sy.write(`insert into my_orders (id, tag) values (50, 'a-view')`))
+    await asA(() => sy.write(`update my_orders set tag = 'a-view2' where id = 50`))
+    expect((await raw.query<{ tag: string }>(`select tag from \`${A}\`.orders where id = 50`)).rows).toEqual([{ tag: 'a-view2' }])
+    await asA(() => sy.write(`delete from my_orders where id = 50`))
+    await asA(() => sy.write('drop view my_orders'))
+
+    const writes = createSwitchyard({
+      databases: { default: mysql({ connectionString: home.connectionString, max: 1 }) },
+      routers: [{ schemaFor: (ctx: { tenant?: string }) => (ctx.tenant ? `${prefix}_${ctx.tenant}` : undefined) }],
+      schemaRouting: { shared: [SHARED], sharedWrites: true },
+    })
+    try {
+      await asA(() => writes.write(`create view all_countries as select * from \`${SHARED}\`.countries`))
+      await asA(() => writes.write(`insert into all_countries values ('de')`))
+      expect((await sharedSnapshot()).countries).toEqual([{ code: 'de' }, { code: 'nz' }])
+      await asA(() => writes.write(`delete from all_countries where code = 'de'`))
+      await asA(() => writes.write('drop view all_countries'))
+    } finally {
+      await writes.close()
+    }
+    expect(await sharedSnapshot()).toEqual(before)
+  })
+
   it('the refused statements do run on MariaDB when unguarded (so each refusal is meaningful)', async () => {
     // Run in a throwaway copy of the shared database, so nothing real changes.
     const copy = `${SHARED}_copy`
@@ -361,6 +407,9 @@ describe('MySQL guard analysis (parser only)', () => {
     expect(changes('create index i on sh.c (code)')).toEqual(['structure CREATE INDEX ... ON sh.c'])
     expect(changes('drop index i on sh.c')).toEqual(['structure DROP INDEX ... ON sh.c'])
     expect(changes('create view sh.v as select 1')).toEqual(['structure CREATE VIEW sh.v'])
+    expect(changes('create view v as select * from sh.c')).toEqual(['view CREATE VIEW v reading sh.c'])
+    expect(changes('create view v as select * from orders o join sh.c c on c.code = o.tag')).toEqual(['view CREATE VIEW v reading sh.c'])
+    expect(changes('create view v as select * from orders')).toBeUndefined()
     expect(changes('create table t like sh.c')).toBeUndefined()
   })
 

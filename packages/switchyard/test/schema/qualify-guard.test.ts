@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { analyzeStatement, ensureParser, guardAnalyzed, qualifyAnalyzed, TenantIsolationError, UnqualifiableStatementError } from '../../src/index.js'
+import { ChangeCollector, statementChanges } from '../../src/sql/change-targets.js'
 
 const shared = new Set(['shared'])
 const q = (sql: string, schema = 'tenant_a', sharedTables: Record<string, string> = {}) => qualifyAnalyzed(sql, analyzeStatement(sql), schema, sharedTables)
@@ -266,7 +267,8 @@ describe('changes to shared schemas (analysis and guard, no database)', () => {
     'delete from orders using shared.countries c where c.code = orders.owner',
     'create table orders2 (id int, country text references shared.countries (code))',
     'create table orders3 (like shared.countries)',
-    'create view v as select * from shared.countries',
+    'create materialized view mv as select * from shared.countries',
+    'create view v as select * from orders',
     'create table snapshot as select * from countries',
     'select * into snapshot from shared.countries',
     'copy shared.countries to stdout',
@@ -311,6 +313,64 @@ describe('changes to shared schemas (analysis and guard, no database)', () => {
     expect(String(after)).toBe(String(before))
   })
 
+  it.each([
+    ['create view v as select * from shared.countries', 'CREATE VIEW v reading', 'shared.countries'],
+    ['create or replace view v as select * from countries', 'CREATE VIEW v reading', 'countries (shared table shared.countries)'],
+    ['create view v as with c as (select * from shared.countries) select * from c', 'CREATE VIEW v reading', 'shared.countries'],
+    ['create view v as select * from (select code from shared.countries) s', 'CREATE VIEW v reading', 'shared.countries'],
+    ['create view v as select o.* from orders o where o.owner in (select code from countries)', 'CREATE VIEW v reading', 'countries (shared table shared.countries)'],
+  ])('refuses %s by default (writes through the view land in the shared table), and allows it with sharedWrites', (sql, kind, object) => {
+    const err = refusal(sql)
+    expect(err.message).toContain(`${kind} ${object} would let rows be written into shared schema 'shared' through the view`)
+    expect(err.message).toMatch(/create such views in a migration/)
+    expect(() => check(sql, { sharedWrites: true })).not.toThrow()
+  })
+
+  it.each([
+    ['lock table shared.countries', 'shared.countries IN ACCESS EXCLUSIVE MODE'],
+    ['lock table countries in share mode', 'countries IN SHARE MODE (shared table shared.countries)'],
+    ['lock table orders, shared.countries in share update exclusive mode', 'shared.countries IN SHARE UPDATE EXCLUSIVE MODE'],
+    ['lock shared.countries in exclusive mode nowait', 'shared.countries IN EXCLUSIVE MODE'],
+  ])('refuses %s, always: a strong lock on a shared table stalls every tenant', (sql, object) => {
+    for (const sharedWrites of [false, true]) expect(refusal(sql, { sharedWrites }).message).toContain(`LOCK TABLE ${object} would lock a table in shared schema 'shared'`)
+  })
+
+  it.each(['lock table shared.countries in row exclusive mode', 'lock table countries in row share mode', 'lock table orders in access exclusive mode'])('allows %s', (sql) => {
+    expect(() => check(sql)).not.toThrow()
+  })
+
+  it.each([
+    ["comment on constraint pos on domain shared.code is 'x'", 'COMMENT ON CONSTRAINT shared.code.pos'],
+    ['alter domain shared.code rename constraint pos to p2', 'ALTER DOMAIN ... RENAME CONSTRAINT shared.code'],
+  ])('refuses %s: a domain constraint changes its domain', (sql, what) => {
+    expect(refusal(sql).message).toContain(`${what} would change shared schema 'shared'`)
+  })
+
+  it('records an unqualified composite type, a domain constraint and a setval() target as changes, so the router pins them', () => {
+    expect(analyzeStatement('alter type comp add attribute b int').changes).toEqual([{ change: 'structure', statement: 'ALTER TYPE', object: 'comp', table: 'comp' }])
+    expect(analyzeStatement('alter type comp rename attribute a to b').changes).toEqual([{ change: 'structure', statement: 'ALTER TYPE ... RENAME', object: 'comp', table: 'comp' }])
+    expect(analyzeStatement("comment on constraint pos on domain code is 'x'").changes).toEqual([{ change: 'structure', statement: 'COMMENT ON CONSTRAINT', object: 'code.pos' }])
+    expect(analyzeStatement("select setval('ids', 1)").changes).toEqual([{ change: 'rows', statement: 'setval() on', object: 'ids', table: 'ids' }])
+    expect(q('alter type comp add attribute b int')).toBe('alter type "tenant_a".comp add attribute b int')
+  })
+
+  it('fails closed on an object name whose shape it cannot read, instead of recording nothing', () => {
+    const read = (type: string, body: Record<string, unknown>) => {
+      const out = new ChangeCollector()
+      statementChanges(type, body, out)
+      return out
+    }
+    // A name shape no statement produces today (a later PostgreSQL might): nothing to check, so refused.
+    const odd = read('CommentStmt', { objtype: 'OBJECT_DOMCONSTRAINT', object: { List: { items: [{ Integer: { ival: 1 } }, { String: { sval: 'pos' } }] } } })
+    expect(odd.changes).toEqual([])
+    expect(odd.unreadable).toMatch(/could not be read/)
+    expect(read('DropStmt', { removeType: 'OBJECT_TABLE', objects: [{ Float: { fval: '1' } }] }).unreadable).toMatch(/DROP TABLE/)
+    // Every shape real statements have is read.
+    for (const sql of ["comment on constraint pos on domain d is 'x'", 'alter domain d rename constraint a to b', 'drop operator class c using btree', 'alter schema tenant_a owner to bob']) {
+      expect(analyzeStatement(sql).refused, sql).toBeUndefined()
+    }
+  })
+
   it.each(['drop trigger t on shared.countries', 'drop trigger t on countries', 'drop policy p on shared.countries', "comment on constraint k on shared.countries is 'x'"])(
     'refuses %s (a table member: it changes its table)',
     (sql) => {
@@ -325,7 +385,10 @@ describe('changes to shared schemas (analysis and guard, no database)', () => {
 
   it('records changes without disturbing the rest of the analysis', () => {
     expect(analyzeStatement("select nextval('shared.ids'), setval('tenant_a.ids', 1)").unqualifiable).toBeUndefined()
-    expect(analyzeStatement("select setval('ids', 1)").unqualifiable).toMatch(/search path/)
+    // An unqualified setval() target is pinned inside its literal; a literal the splice cannot read goes to the search path.
+    expect(q("select setval('ids', 1)")).toBe(`select setval('"tenant_a".ids', 1)`)
+    expect(analyzeStatement("select setval(E'ids', 1)").unqualifiable).toMatch(/not a plain string literal/)
+    expect(analyzeStatement("select setval('ids'::regclass, 1)").unqualifiable).toMatch(/search path/)
     expect(analyzeStatement('select * from shared.countries').changes).toBeUndefined()
     expect(analyzeStatement('with gone as (delete from countries returning *) select * from gone').changes).toEqual([{ change: 'rows', statement: 'DELETE FROM', object: 'countries', table: 'countries' }])
     expect(analyzeStatement('alter table orders set schema shared').changes).toEqual([

@@ -179,6 +179,36 @@ describe.skipIf(!ok)('changes to shared schemas through the facade and Kysely, o
     }
     expect(await snapshot()).toEqual(before)
   })
+
+  it('Kysely: a view over a shared table is refused on the routed dialect and by tenantSchemaPlugin; a materialized one and sharedWrites are not', async () => {
+    const before = await snapshot()
+    const VIEW = /CREATE VIEW \w+ reading .*countries.* would let rows be written into shared schema 'shared' through the view/
+    const k = sy.kysely<DB>()
+    await refusedWith(VIEW, () => asA(() => k.schema.createView('v').as(k.selectFrom('countries').selectAll()).execute()))
+    await refusedWith(VIEW, () => asA(() => k.schema.createView('v').orReplace().as(k.selectFrom('orders').innerJoin('countries', 'countries.code', 'orders.owner').selectAll('countries')).execute()))
+    const dialect = () => new PostgresDialect({ pool: new pg.Pool({ connectionString: db.connectionString, max: 1 }) })
+    const plain = new Kysely<DB>({ dialect: dialect(), plugins: [tenantSchemaPlugin(() => 'tenant_a', { sharedTables })] })
+    const writing = new Kysely<DB>({ dialect: dialect(), plugins: [tenantSchemaPlugin(() => 'tenant_a', { sharedTables, sharedWrites: true })] })
+    try {
+      await refusedWith(VIEW, () => plain.schema.createView('v').as(plain.selectFrom('countries').selectAll()).execute())
+      await refusedWith(VIEW, () => plain.schema.createView('v').as(plain.selectFrom('orders').where('owner', 'in', plain.selectFrom('countries').select('code')).selectAll()).execute())
+      await plain.schema.createView('mine').as(plain.selectFrom('orders').selectAll()).execute()
+      await plain.schema.createView('names').materialized().as(plain.selectFrom('countries').selectAll()).execute()
+      await writing.schema.createView('all_countries').as(writing.selectFrom('countries').selectAll()).execute()
+      expect((await admin.query(`select relname, relkind from pg_class where relnamespace = 'tenant_a'::regnamespace and relkind in ('v', 'm') order by 1`)).rows).toEqual([
+        { relname: 'all_countries', relkind: 'v' },
+        { relname: 'mine', relkind: 'v' },
+        { relname: 'names', relkind: 'm' },
+      ])
+      await writing.schema.dropView('all_countries').execute()
+      await plain.schema.dropView('mine').execute()
+      await plain.schema.dropView('names').materialized().execute()
+    } finally {
+      await plain.destroy()
+      await writing.destroy()
+    }
+    expect(await snapshot()).toEqual(before)
+  })
 })
 
 describe('changes to shared schemas on PGlite', () => {
@@ -290,5 +320,206 @@ describe.skipIf(!ok)('an unqualified change never resolves into a shared schema 
     )
     expect(seen).toEqual([{ n: '2' }])
     expect((await admin.query(`select owner from tenant_a.orders where id = 1`)).rows).toEqual([{ owner: 'be' }])
+  })
+})
+
+describe.skipIf(!ok)('views, setval, composite types, domain constraints and locks never reach a shared schema (real PostgreSQL)', () => {
+  // No sharedTables: `countries`, `ids`, `comp` and `d` exist only in the shared schema, so an
+  // unqualified name finds them through the search path unless the statement is pinned.
+  let db: TempDatabase
+  let admin: EnginePool
+  let viaQualify: Switchyard
+  let viaTx: Switchyard
+  let writes: Switchyard
+  const routers = (strategy: 'qualify' | 'transaction') => (strategy === 'qualify' ? viaQualify : viaTx)
+  const SHARED_STATE = `
+    select jsonb_build_object(
+      'rows', (select jsonb_agg(jsonb_build_array(code, name) order by code) from shared.countries),
+      'ids', (select jsonb_build_array(last_value, is_called) from shared.ids),
+      'comp', (select jsonb_agg(attname order by attnum) from pg_attribute where attrelid = 'shared.comp'::regclass and attnum > 0 and not attisdropped),
+      'constraints', (select jsonb_agg(jsonb_build_array(c.conname, obj_description(c.oid, 'pg_constraint'))) from pg_constraint c join pg_type t on t.oid = c.contypid where t.typnamespace = 'shared'::regnamespace),
+      'relations', (select jsonb_agg(relname order by relname) from pg_class where relnamespace = 'shared'::regnamespace)
+    ) as state`
+  const sharedState = async () => (await admin.query<{ state: unknown }>(SHARED_STATE)).rows[0]!.state
+  const tenantRelations = async () =>
+    (await admin.query<{ relname: string }>(`select relname from pg_class where relnamespace = 'tenant_a'::regnamespace and relkind in ('r', 'v', 'm') order by 1`)).rows.map((r) => r.relname)
+  const failsWith = async (pattern: RegExp, run: () => Promise<unknown>): Promise<void> => {
+    const err = await run().then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(err).toBeInstanceOf(Error)
+    expect(err).not.toBeInstanceOf(TenantIsolationError)
+    expect((err as Error).message).toMatch(pattern)
+  }
+  const VIEW = /CREATE VIEW \w+ reading shared\.\w+ would let rows be written into shared schema 'shared' through the view.*create such views in a migration/
+
+  beforeAll(async () => {
+    db = await createTempPgDatabase('sy_shview')
+    admin = postgres({ connectionString: db.connectionString, max: 2 }).createPool()
+    for (const statement of [
+      `create schema tenant_a`,
+      `create table tenant_a.orders (id int primary key, owner text not null)`,
+      `insert into tenant_a.orders values (1, 'fr')`,
+      `create sequence tenant_a.tenant_seq`,
+      `create schema shared`,
+      `create table shared.countries (code text primary key, name text not null)`,
+      `insert into shared.countries values ('fr', 'France'), ('nz', 'New Zealand')`,
+      `create view shared.countries_v as select * from shared.countries`,
+      `create sequence shared.ids`,
+      `select setval('shared.ids', 1000)`,
+      `create type shared.comp as (a int)`,
+      `create domain shared.d as int constraint pos check (value > 0)`,
+    ]) {
+      await admin.query(statement)
+    }
+    const make = (schemaRouting: Record<string, unknown>) =>
+      createSwitchyard({ databases: { default: postgres({ connectionString: db.connectionString, max: 3 }) }, routers: [tenantSchema], schemaRouting })
+    viaQualify = make({ strategy: 'qualify', shared: ['shared'] })
+    viaTx = make({ strategy: 'transaction', shared: ['shared'] })
+    writes = make({ shared: ['shared'], sharedWrites: true })
+  })
+
+  afterAll(async () => {
+    await Promise.all([viaQualify?.close(), viaTx?.close(), writes?.close(), admin?.close()])
+    await db?.drop()
+  })
+
+  for (const strategy of ['qualify', 'transaction'] as const) {
+    it(`${strategy}: a view over a shared table is refused, so no row can be written into the shared schema through it`, async () => {
+      const sy = routers(strategy)
+      const before = await sharedState()
+      for (const sql of [
+        'create view v as select * from shared.countries',
+        'create or replace view v as select code, name from shared.countries where code <> $$xx$$',
+        'create view v as select * from shared.countries_v',
+        'create view v as with c as (select * from shared.countries) select * from c',
+        'create view v as select * from (select * from shared.countries) s',
+        'create view tenant_a.v as select * from shared.countries',
+      ]) {
+        await refusedWith(VIEW, () => asA(() => sy.write(sql)))
+        await refusedWith(VIEW, () => asA(() => sy.transaction((tx) => tx.write(sql))))
+      }
+      // Unqualified, the view's query is pinned to the tenant's schema under both strategies: it never finds shared.countries.
+      await failsWith(/relation "tenant_a\.countries" does not exist/, () => asA(() => sy.write('create view v as select * from countries')))
+      await failsWith(/relation "tenant_a\.countries" does not exist/, () => asA(() => sy.write('create view tenant_a.v as select * from countries')))
+      // A rule is code the guard cannot read: refused whatever it does.
+      await refusedWith(/cannot be checked/, () => asA(() => sy.write(`create rule r as on insert to orders do instead insert into shared.countries values (new.owner, 'x')`)))
+      await failsWith(/relation "(tenant_a\.)?v" does not exist/, () => asA(() => sy.write(`insert into v values ('xx', 'planted')`)))
+      await failsWith(/relation "(tenant_a\.)?v" does not exist/, () => asA(() => sy.write(`update v set name = 'pwned' where code = 'fr'`)))
+      expect(await tenantRelations()).toEqual(['orders'])
+      expect(await sharedState()).toEqual(before)
+    })
+
+    it(`${strategy}: views over the tenant's own tables are created and written through; a materialized view over a shared table is allowed`, async () => {
+      const sy = routers(strategy)
+      const before = await sharedState()
+      await asA(() => sy.write('create view my_orders as select * from orders where id > 0'))
+      await asA(() => sy.write(`insert into my_orders values (2, 'nz')`))
+      await asA(() => sy.write(`update my_orders set owner = 'be' where id = 2`))
+      await asA(() => sy.write('create view my_orders2 as select * from my_orders'))
+      await asA(() => sy.transaction((tx) => tx.write(`delete from my_orders2 where id = 2`)))
+      expect((await admin.query('select id, owner from tenant_a.orders order by id')).rows).toEqual([{ id: 1, owner: 'fr' }])
+      await asA(() => sy.write(`insert into my_orders2 values (2, 'be')`))
+      expect((await admin.query('select owner from tenant_a.orders where id = 2')).rows).toEqual([{ owner: 'be' }])
+      await asA(() => sy.write('create materialized view country_names as select code, name from shared.countries'))
+      expect((await asA(() => sy.read<{ n: number }>('select count(*)::int as n from country_names'))).rows).toEqual([{ n: 2 }])
+      expect((await admin.query(`select n.nspname from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relname in ('my_orders', 'my_orders2', 'country_names') group by 1`)).rows).toEqual([
+        { nspname: 'tenant_a' },
+      ])
+      for (const sql of ['drop view my_orders2', 'drop view my_orders', 'drop materialized view country_names', 'delete from orders where id = 2']) await asA(() => sy.write(sql))
+      expect(await sharedState()).toEqual(before)
+    })
+
+    it(`${strategy}: an unqualified setval() is pinned to the tenant's sequence and never resets the shared one; nextval and the tenant's setval still run`, async () => {
+      const sy = routers(strategy)
+      const before = await sharedState()
+      await failsWith(/relation "tenant_a\.ids" does not exist/, () => asA(() => sy.read(`select setval('ids', 1)`)))
+      await failsWith(/relation "tenant_a\.ids" does not exist/, () => asA(() => sy.transaction((tx) => tx.read(`select setval('ids', 1)`))))
+      await failsWith(/relation "ids" does not exist/, () => asA(() => sy.read(`select setval(E'ids', 1)`)))
+      await failsWith(/relation "ids" does not exist/, () => asA(() => sy.read(`select setval('ids'::regclass, 1)`)))
+      await refusedWith(DML, () => asA(() => sy.read(`select setval('shared.ids', 1)`)))
+      expect(await sharedState()).toEqual(before)
+      expect((await asA(() => sy.read<{ n: string }>(`select nextval('tenant_seq') as n`))).rows).toHaveLength(1)
+      expect((await asA(() => sy.read<{ n: string }>(`select setval('tenant_seq', 42) as n`))).rows).toEqual([{ n: '42' }])
+      expect((await admin.query(`select last_value from tenant_a.tenant_seq`)).rows).toEqual([{ last_value: '42' }])
+      // Drawing from the shared sequence stays allowed (it takes nothing from other tenants).
+      expect((await asA(() => sy.read<{ n: string }>(`select nextval('shared.ids') as n`))).rows).toHaveLength(1)
+      await admin.query(`select setval('shared.ids', 1000)`)
+    })
+
+    it(`${strategy}: ALTER TYPE on an unqualified composite type and COMMENT ON a domain constraint never change the shared ones`, async () => {
+      const sy = routers(strategy)
+      const before = await sharedState()
+      await failsWith(/relation "tenant_a\.comp" does not exist/, () => asA(() => sy.write('alter type comp add attribute b int')))
+      await failsWith(/relation "comp" does not exist/, () => asA(() => sy.write('alter type comp rename attribute a to a2')))
+      await failsWith(/relation "tenant_a\.comp" does not exist/, () => asA(() => sy.write('alter type comp drop attribute a')))
+      await refusedWith(DDL, () => asA(() => sy.write('alter type shared.comp add attribute b int')))
+      await refusedWith(DDL, () => asA(() => sy.write(`comment on constraint pos on domain shared.d is 'pwned'`)))
+      await refusedWith(DDL, () => asA(() => sy.write('alter domain shared.d rename constraint pos to p2')))
+      await failsWith(/type "d" does not exist/, () => asA(() => sy.write(`comment on constraint pos on domain d is 'pwned'`)))
+      expect(await sharedState()).toEqual(before)
+      // The tenant's own composite type is still altered, in its schema.
+      await asA(() => sy.write('create type tcomp as (a int)'))
+      await asA(() => sy.write('alter type tcomp add attribute b int'))
+      await asA(() => sy.write('alter type tcomp rename attribute a to a2'))
+      expect((await admin.query(`select attname from pg_attribute where attrelid = 'tenant_a.tcomp'::regclass and attnum > 0 order by attnum`)).rows).toEqual([{ attname: 'a2' }, { attname: 'b' }])
+      await asA(() => sy.write('drop type tcomp'))
+    })
+
+    it(`${strategy}: LOCK stronger than ROW EXCLUSIVE on a shared table is refused; weaker locks and the tenant's own tables are not`, async () => {
+      const sy = routers(strategy)
+      const LOCK = /LOCK TABLE shared\.countries IN \w[\w ]* MODE would lock a table in shared schema 'shared'/
+      for (const mode of ['share update exclusive', 'share', 'share row exclusive', 'exclusive', 'access exclusive']) {
+        await refusedWith(LOCK, () => asA(() => sy.transaction((tx) => tx.write(`lock table shared.countries in ${mode} mode`))))
+        await refusedWith(LOCK, () => asA(() => writes.transaction((tx) => tx.write(`lock table shared.countries in ${mode} mode`))))
+      }
+      await refusedWith(LOCK, () => asA(() => sy.transaction((tx) => tx.write('lock table shared.countries'))))
+      // Unqualified, it is pinned to the tenant's schema: it cannot lock the shared table through the search path.
+      await failsWith(/relation "countries" does not exist/, () => asA(() => sy.transaction((tx) => tx.write('lock table countries in access exclusive mode'))))
+      // Another session still reads the shared table at once: no lock was taken.
+      const other = await admin.query(`select count(*)::int as n from pg_locks l join pg_class c on c.oid = l.relation where c.relname = 'countries'`)
+      expect(other.rows).toEqual([{ n: 0 }])
+      await asA(() => sy.transaction((tx) => tx.write('lock table shared.countries in row exclusive mode')))
+      await asA(() => sy.transaction((tx) => tx.write('lock table shared.countries in access share mode')))
+      await asA(() => sy.transaction((tx) => tx.write('lock table orders in access exclusive mode')))
+    })
+
+    it(`${strategy}: a tenant table may still reference the shared one`, async () => {
+      const sy = routers(strategy)
+      await asA(() => sy.write('create table fk (c text references shared.countries on delete restrict)'))
+      await asA(() => sy.write(`insert into fk values ('fr')`))
+      expect((await admin.query(`select c from tenant_a.fk`)).rows).toEqual([{ c: 'fr' }])
+      await asA(() => sy.write('drop table fk'))
+    })
+  }
+
+  it('transaction: a write whose target is pinned still reads shared tables through the search path', async () => {
+    const before = await sharedState()
+    await asA(() => viaTx.write(`insert into orders (id, owner) select 3, code from countries where code = 'nz'`))
+    await asA(() => viaTx.transaction((tx) => tx.write(`insert into orders (id, owner) select 4, code from countries where code = 'fr'`)))
+    await asA(() => viaTx.write(`update orders set owner = (select code from countries where name = 'France') where id = 3`))
+    expect((await admin.query('select id, owner from tenant_a.orders where id > 2 order by id')).rows).toEqual([
+      { id: 3, owner: 'fr' },
+      { id: 4, owner: 'fr' },
+    ])
+    expect((await asA(() => viaTx.read<{ n: string }>(`select setval('tenant_seq', (select count(*) from countries)) as n`))).rows).toEqual([{ n: '2' }])
+    await asA(() => viaTx.write('create table fk2 (c text references countries)'))
+    expect((await admin.query(`select confrelid::regclass::text as target from pg_constraint where conrelid = 'tenant_a.fk2'::regclass and contype = 'f'`)).rows).toEqual([
+      { target: 'shared.countries' },
+    ])
+    await asA(() => viaTx.write('drop table fk2'))
+    // The targets themselves are still pinned: a shared name the tenant lacks is not found.
+    await failsWith(/relation "tenant_a\.countries" does not exist/, () => asA(() => viaTx.write(`insert into countries select * from countries`)))
+    await asA(() => viaTx.write('delete from orders where id > 2'))
+    expect(await sharedState()).toEqual(before)
+  })
+
+  it('sharedWrites lets a tenant create a view over a shared table (and write through it)', async () => {
+    await asA(() => writes.write('create view all_countries as select * from shared.countries'))
+    await asA(() => writes.write(`insert into all_countries values ('de', 'Germany')`))
+    expect((await admin.query(`select name from shared.countries where code = 'de'`)).rows).toEqual([{ name: 'Germany' }])
+    await asA(() => writes.write(`delete from all_countries where code = 'de'`))
+    await asA(() => writes.write('drop view all_countries'))
   })
 })
