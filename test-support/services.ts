@@ -104,6 +104,14 @@ export async function createTempPgDatabase(prefix?: string): Promise<TempDatabas
   }
 }
 
+/** Drops every PostgreSQL database named `${prefix}_...` (tenant databases a test provisioned), ending their sessions. */
+export async function dropPgDatabasesLike(prefix: string): Promise<void> {
+  await pgAdmin(async (c) => {
+    const { rows } = await c.query<{ d: string }>('select datname as d from pg_database where datname like $1', [`${prefix}\\_%`])
+    for (const r of rows) await c.query(`drop database if exists "${r.d}" with (force)`)
+  })
+}
+
 /** Drops every MariaDB/MySQL database named `${prefix}_...` (tenant databases a test provisioned). */
 export async function dropMysqlDatabasesLike(prefix: string): Promise<void> {
   const admin = await mysql.createConnection({ host: MYSQL_HOST, port: MYSQL_PORT, user: MYSQL_USER })

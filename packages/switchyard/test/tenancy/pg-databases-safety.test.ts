@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { QueryError, type EnginePool, type EngineSpec } from '../../src/index.js'
 import { postgres } from '../../src/engines/postgres/index.js'
 import { TenantManager, TenantSchemaExistsError, type TenantMigration } from '../../src/tenancy/index.js'
-import { PG_HOST, PG_PORT, PG_USER, createTempPgDatabase, pgAdmin, randomName, serviceAvailable, type TempDatabase } from '../../../../test-support/services.js'
+import { PG_HOST, PG_PORT, PG_USER, createTempPgDatabase, dropPgDatabasesLike, pgAdmin, randomName, serviceAvailable, type TempDatabase } from '../../../../test-support/services.js'
 import { base } from './fixtures.js'
 
 const ok = await serviceAvailable('postgres')
@@ -30,10 +30,7 @@ describe.skipIf(!ok)('database-per-tenant on PostgreSQL: what provision may take
   })
   afterAll(async () => {
     await admin?.close()
-    await pgAdmin(async (c) => {
-      const { rows } = await c.query<{ d: string }>(`select datname as d from pg_database where datname like $1`, [`${prefix}\\_%`])
-      for (const r of rows) await c.query(`drop database if exists "${r.d}" with (force)`)
-    })
+    await dropPgDatabasesLike(prefix)
     await home?.drop()
   })
 
@@ -127,7 +124,7 @@ describe.skipIf(!ok)('database-per-tenant on PostgreSQL: what provision may take
   describe('a provisioner role creates, an application role owns and migrates', () => {
     const prov = randomName('sy_tdsprov')
     const app = randomName('sy_tdsapp')
-    const mapping = `${prefix}_o{key}`
+    const mapping = `${prefix}_o_{key}`
     const registrySchema = prefix.replace(/^sy_/, 'r_')
     const registryName = { registryTable: `${registrySchema}.tenants`, statusTable: `${registrySchema}.tenant_migrations` }
     let provPool: EnginePool
@@ -143,9 +140,8 @@ describe.skipIf(!ok)('database-per-tenant on PostgreSQL: what provision may take
     afterAll(async () => {
       await provPool?.query(`drop schema if exists ${registrySchema} cascade`)
       await provPool?.close()
+      await dropPgDatabasesLike(`${prefix}_o`)
       await pgAdmin(async (c) => {
-        const { rows } = await c.query<{ d: string }>(`select datname as d from pg_database where datname like $1`, [`${prefix}\\_o%`])
-        for (const r of rows) await c.query(`drop database if exists "${r.d}" with (force)`)
         await c.query(`revoke create on database "${home.name}" from ${prov}`)
         await c.query(`drop role if exists ${prov}`)
         await c.query(`drop role if exists ${app}`)
@@ -160,7 +156,7 @@ describe.skipIf(!ok)('database-per-tenant on PostgreSQL: what provision may take
 
       const owned = new TenantManager({ pool: provPool, mapping, migrations: base, databasePerTenant: { connect: connectAs(app), owner: app }, ...registryName })
       expect(await owned.provision('b')).toMatchObject({ created: true, migrated: ['001_orders', '002_seed'] })
-      const { rows } = await onDatabase(`${prefix}_ob`, (p) =>
+      const { rows } = await onDatabase(`${prefix}_o_b`, (p) =>
         p.query(`select pg_get_userbyid(d.datdba) as db_owner, (select tableowner from pg_tables where tablename = 'orders') as table_owner from pg_database d where datname = current_database()`),
       )
       expect(rows).toEqual([{ db_owner: app, table_owner: app }])

@@ -3,7 +3,7 @@ import { createSwitchyard, InvalidSchemaNameError, withRouteContext, Configurati
 import { postgres } from '../../src/engines/postgres/index.js'
 import { pglite } from '../../src/engines/pglite/index.js'
 import { TenantDropNotConfirmedError, TenantManager, type TenantMigration } from '../../src/tenancy/index.js'
-import { PG_HOST, PG_PORT, PG_USER, createTempPgDatabase, pgAdmin, randomName, serviceAvailable, type TempDatabase } from '../../../../test-support/services.js'
+import { PG_HOST, PG_PORT, PG_USER, createTempPgDatabase, dropPgDatabasesLike, randomName, serviceAvailable, type TempDatabase } from '../../../../test-support/services.js'
 import { base, positive } from './fixtures.js'
 
 const ok = await serviceAvailable('postgres')
@@ -41,10 +41,7 @@ describe.skipIf(!ok)(`database-per-tenant on PostgreSQL over ${TENANTS} tenant d
   })
   afterAll(async () => {
     await admin?.close()
-    await pgAdmin(async (c) => {
-      const { rows } = await c.query<{ d: string }>(`select datname as d from pg_database where datname like $1`, [`${prefix}\\_%`])
-      for (const r of rows) await c.query(`drop database if exists "${r.d}" with (force)`)
-    })
+    await dropPgDatabasesLike(prefix)
     await home?.drop()
   })
 
