@@ -154,13 +154,15 @@ export class TenantManager {
   async provision(key: string, options: ProvisionOptions = {}): Promise<ProvisionResult> {
     const schema = await this.#schemaForProvision(key, options.schema)
     await this.#meta.ensure()
+    // A key the registry does not have may only get a schema provision makes (or one adopted on purpose): a mistyped mapping
+    // must not hand drop() somebody's data. Decided before registering, from what exists, so a concurrent provision of the
+    // same key that loses the registration race cannot take "registered by someone else" for "created by someone else".
+    if ((await this.#meta.tenant(key)) === undefined) await this.#assertAdoptable(key, schema, options.adopt === true)
     // Registered before anything is created: the registry refuses a schema another tenant has (in any letter case) before any DDL.
     const registered = await this.#meta.register(key, schema)
     let created: boolean
     try {
       created = await this.#createContainer(schema)
-      // Found, not made, for a tenant the registry did not have: a mistyped mapping must not adopt somebody's data for drop() to destroy.
-      if (!created && registered) await this.#assertAdoptable(key, schema, options.adopt === true)
     } catch (err) {
       if (registered) await this.#meta.release(key, schema).catch(() => {})
       throw err
@@ -367,7 +369,7 @@ export class TenantManager {
     }
   }
 
-  /** Refuses to adopt an existing schema unless asked to, and never one that holds the registry or the system's own. */
+  /** For a key not yet registered: refuses an existing schema unless `adopt`, and ever one that holds the registry or the system's own. */
   async #assertAdoptable(key: string, schema: string, adopt: boolean): Promise<void> {
     const folded = foldSchemaName(schema)
     const home = this.#meta.home
@@ -376,7 +378,17 @@ export class TenantManager {
     else if (RESERVED_SCHEMAS.has(folded)) reserved = 'it is a system or default schema'
     else if (this.#databases) reserved = await this.#databases.reserved(schema)
     if (reserved !== undefined) throw new TenantSchemaExistsError(key, schema, 'reserved', reserved)
-    if (!adopt) throw new TenantSchemaExistsError(key, schema, 'exists')
+    // Another tenant's schema is a conflict, not an adoption (TenantSchemaConflictError says whose).
+    await this.#meta.assertSchemaFree(key, schema)
+    if (!adopt && (await this.#containerExists(schema))) throw new TenantSchemaExistsError(key, schema, 'exists')
+  }
+
+  /** Whether the schema (database, file) is there already; MySQL's information_schema compares names as the server does. */
+  async #containerExists(schema: string): Promise<boolean> {
+    if (this.#databases) return this.#databases.exists(schema)
+    if (this.#pool.capabilities.schemaScoping === 'attached') return (await this.#pool.listSchemas()).includes(schema)
+    const { rows } = await this.#pool.query(`select 1 from information_schema.schemata where schema_name = ${this.#meta.p(1)}`, [schema])
+    return rows.length > 0
   }
 
   /** Migrations a router's allowMigrate refuses on this alias: they stay pending, in provision and migrate alike. */
