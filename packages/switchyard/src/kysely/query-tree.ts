@@ -84,6 +84,8 @@ const PLAIN_FUNCTIONS = new Set(['count', 'sum', 'min', 'max', 'avg', 'coalesce'
 /** Whether the tree is {@link PLAIN}, allowing the few built-in functions above. */
 export function isPlainTree(root: OperationNode): boolean {
   for (const node of descendants(root as Node)) {
+    // FOR UPDATE / FOR NO KEY UPDATE may lock shared rows: parse it, so the SQL guard decides.
+    if (node.kind === 'SelectModifierNode' && (node.modifier === 'ForUpdate' || node.modifier === 'ForNoKeyUpdate')) return false
     if (PLAIN.has(node.kind)) continue
     if ((node.kind === 'FunctionNode' || node.kind === 'AggregateFunctionNode') && typeof node.func === 'string' && PLAIN_FUNCTIONS.has(node.func)) continue
     return false

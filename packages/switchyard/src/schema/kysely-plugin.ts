@@ -76,6 +76,30 @@ function guardViewReads(root: RootOperationNode, tenantSchema: string, shared: R
   }
 }
 
+/** Whether a FOR UPDATE or FOR NO KEY UPDATE modifier stands anywhere under `node` (subqueries and CTEs included). */
+function hasStrongRowLock(node: unknown): boolean {
+  if (Array.isArray(node)) return node.some(hasStrongRowLock)
+  if (node === null || typeof node !== 'object') return false
+  const n = node as Record<string, unknown>
+  if (n.kind === 'SelectModifierNode' && (n.modifier === 'ForUpdate' || n.modifier === 'ForNoKeyUpdate')) return true
+  return Object.values(n).some((value) => value !== null && typeof value === 'object' && hasStrongRowLock(value))
+}
+
+/**
+ * FOR UPDATE / FOR NO KEY UPDATE on shared rows stalls every tenant's writes and locks on them
+ * until this transaction ends: refused unless `sharedWrites`, as the SQL guard does. Read from
+ * the tree conservatively: any strong lock in a query that touches a shared table (an `OF`
+ * list is not read).
+ */
+function guardRowLocks(root: RootOperationNode, tenantSchema: string, shared: ReadonlySet<string>): void {
+  if (!hasStrongRowLock(root)) return
+  for (const { schema, name } of tableNodes(root)) {
+    if (schema !== undefined && schema !== tenantSchema && shared.has(schema)) {
+      throw sharedChangeError('rows', 'SELECT ... FOR UPDATE (row locks) on', `${schema}.${name}`, schema, tenantSchema)
+    }
+  }
+}
+
 /**
  * Qualifies every unqualified table of a Kysely query with the current tenant's schema,
  * from the query tree (no SQL parsing), leaving CTE names alone and shared tables on their
@@ -109,7 +133,10 @@ export function tenantSchemaPlugin(schemaFor: () => string | undefined, options:
       // After qualification, so an unqualified shared table is seen in its shared schema.
       if (sharedSchemas.size > 0) {
         guardTreeChanges(routed, schema, sharedSchemas, sharedWrites)
-        if (!sharedWrites) guardViewReads(routed, schema, sharedSchemas)
+        if (!sharedWrites) {
+          guardViewReads(routed, schema, sharedSchemas)
+          guardRowLocks(routed, schema, sharedSchemas)
+        }
       }
       return routed
     },

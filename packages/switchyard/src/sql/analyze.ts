@@ -12,7 +12,7 @@ export interface TableSlot {
   readonly catalog?: true
   /**
    * Qualified even where the rest of the statement resolves through the search path (the
-   * `transaction` strategy): an object the statement changes (a DML or DDL target, setval's
+   * `transaction` strategy): an object the statement changes (a DML or DDL target, setval's or nextval's
    * sequence, whose slot is inside its string literal), or a relation a view reads. Through the
    * search path they could resolve into a shared schema the guard was never told about.
    */
@@ -258,6 +258,58 @@ const SCHEMA_ARGUMENT = new Set(['to_regnamespace', 'has_schema_privilege'])
 
 /** Casts whose literal names an object, resolved through the search path when unqualified. */
 const REG_TYPES = new Set(['regclass', 'regnamespace', 'regproc', 'regprocedure', 'regtype', 'regoper', 'regoperator', 'regconfig', 'regdictionary', 'regcollation'])
+
+/** LockingClause strengths that take UPDATE's row locks (blocking FOR KEY SHARE, i.e. foreign-key checks, and writes). */
+const EXCLUSIVE_ROW_LOCKS: Readonly<Record<string, string>> = { LCS_FORUPDATE: 'FOR UPDATE', LCS_FORNOKEYUPDATE: 'FOR NO KEY UPDATE' }
+
+/** `scope` plus the CTE names a SELECT's own WITH clause defines. */
+function withNames(select: Node, scope: ReadonlySet<string>): ReadonlySet<string> {
+  const ctes = ((select.withClause as Node | undefined)?.ctes as Node[] | undefined) ?? []
+  return ctes.length === 0 ? scope : new Set([...scope, ...ctes.map((c) => String((c.CommonTableExpr as Node | undefined)?.ctename))])
+}
+
+function aliasName(node: Node | undefined): string | undefined {
+  const name = (node?.alias as Node | undefined)?.aliasname
+  return typeof name === 'string' ? name : undefined
+}
+
+/** A SELECT's FROM items as `FOR UPDATE OF` names them: relations by alias or name, subqueries and aliased joins by alias; joins flattened. */
+function fromItems(select: Node): { name: string | undefined; node: Node }[] {
+  const out: { name: string | undefined; node: Node }[] = []
+  const visit = (item: unknown): void => {
+    const n = item as Node | undefined
+    if (!n || typeof n !== 'object') return
+    const rv = (n.RangeVar as Node | undefined) ?? (isRangeVar(n) ? n : undefined)
+    if (rv !== undefined) {
+      out.push({ name: aliasName(rv) ?? String(rv.relname), node: { RangeVar: rv } })
+      return
+    }
+    const join = n.JoinExpr as Node | undefined
+    if (join !== undefined) {
+      if (aliasName(join) !== undefined) out.push({ name: aliasName(join), node: n })
+      visit(join.larg)
+      visit(join.rarg)
+      return
+    }
+    out.push({ name: aliasName(n.RangeSubselect as Node | undefined) ?? aliasName(n.RangeFunction as Node | undefined), node: n })
+  }
+  for (const item of (select.fromClause as unknown[] | undefined) ?? []) visit(item)
+  return out
+}
+
+/** The relations a locking clause on a FROM item locks: a relation, both sides of a join, the FROM of a subquery (PostgreSQL propagates the lock into it). */
+function lockedRelations(item: Node, scope: ReadonlySet<string>): { rv: Node; scope: ReadonlySet<string> }[] {
+  const rv = (item.RangeVar as Node | undefined) ?? (isRangeVar(item) ? item : undefined)
+  if (rv !== undefined) return [{ rv, scope }]
+  const join = item.JoinExpr as Node | undefined
+  if (join !== undefined) return [join.larg, join.rarg].flatMap((side) => (side && typeof side === 'object' ? lockedRelations(side as Node, scope) : []))
+  const sub = (item.RangeSubselect as Node | undefined)?.subquery as Node | undefined
+  const select = (sub?.SelectStmt as Node | undefined) ?? (item.SelectStmt as Node | undefined) ?? (Array.isArray(item.fromClause) || item.larg ? item : undefined)
+  if (select === undefined) return []
+  const inner = withNames(select, scope)
+  const arms = [select.larg, select.rarg].filter((a): a is Node => a !== null && typeof a === 'object')
+  return [...arms.flatMap((arm) => lockedRelations(arm, inner)), ...((select.fromClause as Node[] | undefined) ?? []).flatMap((f) => lockedRelations(f, inner))]
+}
 
 /** `DECLARE ... WITH HOLD` (CURSOR_OPT_HOLD): the cursor outlives the transaction on the pooled connection. */
 const CURSOR_OPT_HOLD = 0x20
@@ -589,6 +641,7 @@ class Analyzer {
       if (child === null || typeof child !== 'object') continue
       // FOR UPDATE OF names tables as the FROM clause spells them; qualifying them would be a syntax error.
       if (key === 'lockedRels') continue
+      if (Array.isArray((child as Node).lockingClause)) this.lockingClauses(child as Node, scope)
       if (DML_STATEMENTS.has(key) && (child as Node).relation && isRangeVar((child as Node).relation)) {
         const { relation, ...rest } = child as Node
         this.catalogWrite(relation as Node, DML_VERBS[key] ?? key)
@@ -734,8 +787,9 @@ class Analyzer {
         const parts = qualifiedNameParts(text)
         const named = SCHEMA_ARGUMENT.has(fn) ? parts[0] : schemaOfNameList(parts)
         if (named !== undefined) this.schemas.add(named)
-        // setval() rewinds or skips a sequence: in a shared schema, every tenant's next ids change.
-        if (fn === 'setval') this.setvalTarget(arg, text, parts, named)
+        // setval() rewinds or skips a sequence, nextval() consumes it: in a shared schema, every
+        // tenant's next ids change (or run out: a bounded sequence can be exhausted for all).
+        if (fn === 'setval' || fn === 'nextval') this.sequenceTarget(fn, arg, text, parts, named)
         else if (named === undefined) this.unqualifiable ??= `${fn}('${text}') resolves a name through the search path`
       }
     }
@@ -746,24 +800,56 @@ class Analyzer {
   }
 
   /**
-   * Records the sequence setval() changes. An unqualified one is pinned like a DML target: its
-   * slot sits just inside the opening quote of its literal, so qualifying gives
-   * `setval('"tenant_a".ids', ...)` (checked in analyzeStatement: a plain '...' literal only).
-   * Through the search path, it would reset a shared sequence of that name.
+   * Records the sequence setval() or an explicit nextval() changes. An unqualified one is pinned
+   * like a DML target: its slot sits just inside the opening quote of its literal, so qualifying
+   * gives `setval('"tenant_a".ids', ...)` (checked in analyzeStatement: a plain '...' literal
+   * only). Through the search path, it would reset or consume a shared sequence of that name.
+   * (A column default calling nextval() is not visible here: it runs with the INSERT it serves.)
    */
-  setvalTarget(arg: unknown, text: string, parts: readonly string[], named: string | undefined): void {
+  sequenceTarget(fn: 'setval' | 'nextval', arg: unknown, text: string, parts: readonly string[], named: string | undefined): void {
+    const statement = `${fn}() on`
     if (named !== undefined) {
-      this.changes.push({ change: 'rows', statement: 'setval() on', object: text, schema: named })
+      this.changes.push({ change: 'rows', statement, object: text, schema: named })
       return
     }
-    const target: ChangeTarget = { change: 'rows', statement: 'setval() on', object: text, ...(parts.length === 1 ? { table: parts[0]! } : {}) }
+    const target: ChangeTarget = { change: 'rows', statement, object: text, ...(parts.length === 1 ? { table: parts[0]! } : {}) }
     this.changes.push(target)
     const location = ((arg as Node | undefined)?.A_Const as Node | undefined)?.location
     if (parts.length === 1 && typeof location === 'number' && location >= 0) {
       this.slots.push({ byte: location, table: parts[0]!, pinned: true, literal: true })
       this.slotted.add(target)
     } else {
-      this.unqualifiable ??= `setval('${text}') resolves a name through the search path`
+      this.unqualifiable ??= `${fn}('${text}') resolves a name through the search path`
+    }
+  }
+
+  /**
+   * SELECT ... FOR UPDATE / FOR NO KEY UPDATE takes the row locks an UPDATE takes: on a shared
+   * table they block every tenant's foreign-key checks (FOR KEY SHARE) and writes on those rows
+   * until this transaction ends, so the locked relations count as `rows` changes. A clause with
+   * `OF x` locks the FROM items it names (an unmatched name: all of them, to be safe); without
+   * OF, every relation in the FROM clause, subqueries in FROM included (PostgreSQL propagates the
+   * lock into them). CTE references are not locked. Recorded before the FROM clause is walked,
+   * so an unqualified relation's slot is pinned (see rangeVar). FOR SHARE / FOR KEY SHARE only
+   * block writers and DDL, as a foreign-key check does, and stay allowed.
+   */
+  lockingClauses(select: Node, scope: ReadonlySet<string>): void {
+    for (const item of select.lockingClause as unknown[]) {
+      const clause = ((item as Node).LockingClause as Node | undefined) ?? (item as Node)
+      const strength = EXCLUSIVE_ROW_LOCKS[String(clause.strength)]
+      if (strength === undefined) continue
+      const from = fromItems(select)
+      const named = ((clause.lockedRels as unknown[] | undefined) ?? []).map((r) => String((((r as Node).RangeVar as Node | undefined) ?? (r as Node)).relname))
+      const matched = from.filter((f) => f.name !== undefined && named.includes(f.name))
+      const chosen = named.length > 0 && named.every((n) => matched.some((f) => f.name === n)) ? matched : from
+      const own = withNames(select, scope)
+      for (const f of chosen) {
+        for (const { rv, scope: visible } of lockedRelations(f.node, own)) {
+          const relname = String(rv.relname)
+          if (typeof rv.schemaname === 'string' ? CATALOG_SCHEMA_NAMES.has(rv.schemaname) : visible.has(relname) || CATALOG_RELATIONS.has(relname)) continue
+          this.collector.relation('rows', `SELECT ... ${strength} (row locks) on`, rv)
+        }
+      }
     }
   }
 
@@ -890,7 +976,7 @@ export function analyzeStatement(sql: string, placeholders: 'numbered' | 'questi
     if (s.literal) {
       // Only a plain '...' literal takes a schema just inside its quote (not E'...', U&'...' or $$...$$).
       if (text[index] !== "'") {
-        a.unqualifiable ??= `the sequence name in setval() is not a plain string literal`
+        a.unqualifiable ??= `the sequence name in setval() or nextval() is not a plain string literal`
         continue
       }
       index += 1

@@ -11,7 +11,8 @@
 export interface ChangeTarget {
   /**
    * `structure`: DDL, TRUNCATE and maintenance, never allowed on a shared schema; `rows`: INSERT,
-   * UPDATE, DELETE, MERGE, COPY FROM, setval(); `view`: a relation a CREATE [OR REPLACE] VIEW
+   * UPDATE, DELETE, MERGE, COPY FROM, setval(), an explicit nextval(), SELECT ... FOR UPDATE / FOR
+   * NO KEY UPDATE (UPDATE's row locks); `view`: a relation a CREATE [OR REPLACE] VIEW
    * reads, refused like `rows` (a simple view is automatically updatable: writes through it land
    * in what it reads); `lock`: LOCK in a mode stronger than ROW EXCLUSIVE, never allowed on a
    * shared schema (it stalls every tenant's writes, or reads, until the transaction ends).

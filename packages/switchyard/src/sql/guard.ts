@@ -25,8 +25,9 @@ const NO_SHARED_CHANGE_OPTIONS: SharedChangeOptions = Object.freeze({})
  * (DROP/GRANT ON SCHEMA, REINDEX SCHEMA) must name the tenant's own. Shared schemas are read,
  * not changed: DDL, TRUNCATE or maintenance on an object in one (named, or an unqualified table
  * `sharedTables` sends there), moving an object into one, or a LOCK stronger than ROW EXCLUSIVE
- * on one, is always refused; INSERT, UPDATE, DELETE, MERGE, COPY FROM and setval() into one, and
- * a view reading one (writes through it land there), unless `sharedWrites` is set. A bug in
+ * on one, is always refused; INSERT, UPDATE, DELETE, MERGE, COPY FROM, setval() and an explicit
+ * nextval() into one, SELECT ... FOR UPDATE / FOR NO KEY UPDATE locking its rows, and a view
+ * reading one (writes through it land there), unless `sharedWrites` is set. A bug in
  * routing code must fail loudly, not read another tenant's rows or change what every tenant reads.
  *
  * @example

@@ -58,7 +58,7 @@ export interface MysqlAnalysis {
 
 /** A table the statement changes, in a database it names explicitly (an unqualified one is in the tenant's database). */
 export interface MysqlChange {
-  /** `structure`: DDL or TRUNCATE; `rows`: INSERT, REPLACE, UPDATE, DELETE, setval(); `view`: a table a CREATE VIEW reads (writes through the view land there), refused like `rows`. */
+  /** `structure`: DDL or TRUNCATE; `rows`: INSERT, REPLACE, UPDATE, DELETE, setval(), nextval(), SELECT ... FOR UPDATE; `view`: a table a CREATE VIEW reads (writes through the view land there), refused like `rows`. */
   readonly change: 'structure' | 'rows' | 'view'
   /** The statement kind, for messages: `DROP TABLE`, `INSERT INTO`, `CREATE VIEW v reading`. */
   readonly statement: string
@@ -337,6 +337,24 @@ class Walker {
     }
   }
 
+  /**
+   * SELECT ... FOR UPDATE takes the exclusive row (and gap) locks an UPDATE takes, held until the
+   * transaction ends: on a shared table they stall every tenant's writes and locking reads of
+   * those rows. Every table the query block reads in a named database counts (derived tables
+   * and set-operation arms included: conservative), like a write. LOCK IN SHARE MODE stays allowed.
+   */
+  #lockingRead(select: Record<string, unknown>): void {
+    const visit = (value: unknown): void => {
+      if (value === null || typeof value !== 'object') return
+      if (Array.isArray(value)) return value.forEach(visit)
+      const o = value as Record<string, unknown>
+      if (typeof o.table === 'string' && o.type !== 'column_ref') this.#change('rows', 'SELECT ... FOR UPDATE (row locks) on', o)
+      for (const v of Object.values(o)) visit(v)
+    }
+    visit(select.from)
+    visit(select._next)
+  }
+
   #change(change: MysqlChange['change'], statement: string, ref: unknown, note = ''): void {
     const r = ref as TableRef | null | undefined
     const database = databaseOf(r?.db)
@@ -364,6 +382,9 @@ class Walker {
         return this.refuse('session', 'assigning a variable changes the connection\'s state')
       case 'function':
         this.#function(o)
+        break
+      case 'select':
+        if (typeof o.locking_read === 'string' && /^\s*for\s+update\b/i.test(o.locking_read)) this.#lockingRead(o)
         break
       case 'into':
         if (o.keyword !== undefined && o.keyword !== null) return this.refuse('refused', `SELECT ... INTO ${String(o.keyword).toUpperCase()} writes outside the statement's result`)
@@ -397,10 +418,18 @@ class Walker {
     if (name === 'last_insert_id' && Array.isArray(args) && args.length > 0) return this.refuse('session', 'LAST_INSERT_ID(expr) sets a value the pooled connection keeps')
     if (SEQUENCE_FUNCTIONS.has(name) && Array.isArray(args)) {
       const first = args[0] as { type?: unknown; table?: unknown; column?: unknown } | undefined
-      if (first?.type === 'column_ref' && typeof first.table === 'string') {
-        this.databases.add(first.table)
-        // setval() rewinds or skips a sequence: in a shared database, every tenant's next ids change.
-        if (name === 'setval') this.changes.push({ change: 'rows', statement: 'SETVAL() on', database: first.table, object: `${first.table}.${String(first.column)}` })
+      // A backquoted database comes as `{ type: 'backticks_quote_string', value }`, a bare one as a string.
+      const database = first?.type === 'column_ref' && first.table !== null && first.table !== undefined ? databaseOf(first.table) : undefined
+      if (first?.type === 'column_ref' && first.table !== null && first.table !== undefined && database === undefined) {
+        return this.refuse('unverifiable', `the sequence name in ${name.toUpperCase()}() has a database qualifier the guard cannot read`)
+      }
+      if (database !== undefined) {
+        this.databases.add(database)
+        // setval() rewinds or skips a sequence, nextval() consumes it: in a shared database, every
+        // tenant's next ids change (or run out, for a sequence without CYCLE).
+        if (name === 'setval' || name === 'nextval') {
+          this.changes.push({ change: 'rows', statement: `${name.toUpperCase()}() on`, database, object: `${database}.${String(first!.column)}` })
+        }
       }
     }
   }

@@ -263,7 +263,8 @@ describe.skipIf(!ok)('MySQL schema routing guard on MariaDB', () => {
     const before = await sharedSnapshot()
     const { rows } = await asA(() => sy.read<{ tag: string; code: string }>(`select o.tag, c.code from orders o join \`${SHARED}\`.countries c on c.code = 'nz' where o.id = 1`))
     expect(rows).toEqual([{ tag: 'a', code: 'nz' }])
-    await asA(() => sy.transaction((tx) => tx.read(`select code from \`${SHARED}\`.countries for update`)))
+    await asA(() => sy.transaction((tx) => tx.read(`select code from \`${SHARED}\`.countries lock in share mode`)))
+    await asA(() => sy.transaction((tx) => tx.read(`select o.tag from orders o where o.tag in (select code from \`${SHARED}\`.countries) for update`)))
     await asA(() => sy.write(`update orders o join \`${SHARED}\`.countries c on c.code = 'nz' set o.tag = concat('a-', c.code) where o.id = 1`))
     await asA(() => sy.write(`update orders set tag = (select code from \`${SHARED}\`.countries limit 1) where id = 1`))
     await asA(() => sy.write(`delete o from orders o join \`${SHARED}\`.countries c on c.code = o.tag where o.id = 1`))
@@ -272,6 +273,79 @@ describe.skipIf(!ok)('MySQL schema routing guard on MariaDB', () => {
     await asA(() => sy.write(`create table orders2 like \`${SHARED}\`.countries`))
     await asA(() => sy.write('drop table orders2'))
     expect(await sharedSnapshot()).toEqual(before)
+  })
+
+  it('refuses NEXTVAL()/SETVAL() on a shared sequence and SELECT ... FOR UPDATE on a shared table, unless sharedWrites; the tenant\'s own and LOCK IN SHARE MODE still run', async () => {
+    await admin(async (c) => {
+      await c.query(`create sequence if not exists \`${SHARED}\`.small maxvalue 50`)
+      await c.query(`create sequence if not exists \`${A}\`.own`)
+    })
+    const smallState = () => admin(async (c) => (await c.query(`select next_not_cached_value as n from \`${SHARED}\`.small`))[0])
+    /** Whether another session can lock the shared rows for update at once. */
+    const sharedRowsFree = () =>
+      admin(async (c) =>
+        c.query(`select code from \`${SHARED}\`.countries for update nowait`).then(
+          () => true,
+          (err: { errno?: number }) => {
+            if (err.errno === 1205 || err.errno === 3572) return false
+            throw err
+          },
+        ),
+      )
+    const writes = createSwitchyard({
+      databases: { default: mysql({ connectionString: home.connectionString, max: 2 }) },
+      routers: [{ schemaFor: (ctx: { tenant?: string }) => (ctx.tenant ? `${prefix}_${ctx.tenant}` : undefined) }],
+      schemaRouting: { shared: [SHARED], sharedWrites: true },
+    })
+    try {
+      const before = await smallState()
+      for (const [sql, what] of [
+        [`select nextval(\`${SHARED}\`.small) from orders, orders o2, orders o3`, 'NEXTVAL\\(\\) on'],
+        [`select setval(\`${SHARED}\`.small, 40)`, 'SETVAL\\(\\) on'],
+        [`select code from \`${SHARED}\`.countries for update`, 'SELECT \\.\\.\\. FOR UPDATE \\(row locks\\) on'],
+        [`select o.tag from orders o join \`${SHARED}\`.countries c on c.code = 'nz' for update`, 'SELECT \\.\\.\\. FOR UPDATE \\(row locks\\) on'],
+        [`select * from (select code from \`${SHARED}\`.countries) x for update`, 'SELECT \\.\\.\\. FOR UPDATE \\(row locks\\) on'],
+        [`select tag from orders where tag in (select code from \`${SHARED}\`.countries for update)`, 'SELECT \\.\\.\\. FOR UPDATE \\(row locks\\) on'],
+      ] as const) {
+        const pattern = new RegExp(`${what} ${SHARED}\\.(small|countries) would write rows in shared database '${SHARED}'`)
+        await expect(asA(() => sy.read(sql)), sql).rejects.toThrow(pattern)
+        let seen: unknown
+        await asA(() =>
+          sy.transaction(async (tx) => {
+            seen = await tx.read(sql).catch((e: unknown) => e)
+            expect(await sharedRowsFree()).toBe(true)
+          }),
+        )
+        expect(seen, sql).toBeInstanceOf(TenantIsolationError)
+      }
+      // NEXT VALUE FOR is beyond the parser: refused as unverifiable.
+      await expect(asA(() => sy.read(`select next value for \`${SHARED}\`.small`))).rejects.toBeInstanceOf(UnverifiableStatementError)
+      expect(await smallState()).toEqual(before)
+      // The tenant's own sequence and rows.
+      const first = Number((await asA(() => sy.read<{ n: number }>('select nextval(own) as n'))).rows[0]!.n)
+      expect(Number((await asA(() => sy.read<{ n: number }>(`select nextval(\`${A}\`.own) as n`))).rows[0]!.n)).toBe(first + 1)
+      await asA(() =>
+        sy.transaction(async (tx) => {
+          expect((await tx.read('select id from orders order by id for update')).rows).toHaveLength(2)
+          expect((await tx.read(`select code from \`${SHARED}\`.countries lock in share mode`)).rows).toEqual([{ code: 'nz' }])
+        }),
+      )
+      // sharedWrites: both run (a tenant may UPDATE those rows anyway).
+      expect((await asA(() => writes.read<{ n: number }>(`select nextval(\`${SHARED}\`.small) as n`))).rows.map((r) => Number(r.n))).toEqual([1])
+      await asA(() =>
+        writes.transaction(async (tx) => {
+          expect((await tx.read(`select code from \`${SHARED}\`.countries for update`)).rows).toEqual([{ code: 'nz' }])
+          expect(await sharedRowsFree()).toBe(false)
+        }),
+      )
+      expect(await sharedRowsFree()).toBe(true)
+    } finally {
+      await writes.close()
+      await admin(async (c) => {
+        await c.query(`drop sequence if exists \`${SHARED}\`.small`)
+        await c.query(`drop sequence if exists \`${A}\`.own`)
+      })
+    }
   })
 
   it('sharedWrites: true lets DML write the shared database; DDL and TRUNCATE stay refused', async () => {
@@ -411,6 +485,27 @@ describe('MySQL guard analysis (parser only)', () => {
     expect(changes('create view v as select * from orders o join sh.c c on c.code = o.tag')).toEqual(['view CREATE VIEW v reading sh.c'])
     expect(changes('create view v as select * from orders')).toBeUndefined()
     expect(changes('create table t like sh.c')).toBeUndefined()
+  })
+
+  it('records NEXTVAL()/SETVAL() on a named sequence and SELECT ... FOR UPDATE on named tables as row changes; reads and LOCK IN SHARE MODE are not', () => {
+    const changes = (sql: string) => analyzeMysqlStatement(sql).changes?.map((c) => `${c.change} ${c.statement} ${c.object}`)
+    expect(changes('select nextval(sh.s)')).toEqual(['rows NEXTVAL() on sh.s'])
+    expect(changes('select setval(sh.s, 10)')).toEqual(['rows SETVAL() on sh.s'])
+    // A backquoted database qualifier is read too (it was once skipped: the database went unchecked).
+    expect(changes('select nextval(`sh`.s)')).toEqual(['rows NEXTVAL() on sh.s'])
+    expect(analyzeMysqlStatement('select nextval(`tenant_b`.s), lastval(`tenant_c`.s)').databases.slice().sort()).toEqual(['tenant_b', 'tenant_c'])
+    expect(changes('select lastval(sh.s)')).toBeUndefined()
+    expect(changes('select nextval(s)')).toBeUndefined()
+    expect(changes('select * from sh.c for update')).toEqual(['rows SELECT ... FOR UPDATE (row locks) on sh.c'])
+    expect(changes('select * from sh.c for update nowait')).toEqual(['rows SELECT ... FOR UPDATE (row locks) on sh.c'])
+    expect(changes('select * from orders o join sh.c c on c.code = o.tag for update')).toEqual(['rows SELECT ... FOR UPDATE (row locks) on sh.c'])
+    expect(changes('select * from (select * from sh.c) x for update')).toEqual(['rows SELECT ... FOR UPDATE (row locks) on sh.c'])
+    expect(changes('select * from orders where tag in (select code from sh.c for update)')).toEqual(['rows SELECT ... FOR UPDATE (row locks) on sh.c'])
+    expect(changes('select * from orders union select * from sh.c for update')).toEqual(['rows SELECT ... FOR UPDATE (row locks) on sh.c'])
+    expect(changes('select * from orders for update')).toBeUndefined()
+    expect(changes('select * from orders where tag in (select code from sh.c) for update')).toBeUndefined()
+    expect(changes('select * from sh.c lock in share mode')).toBeUndefined()
+    expect(analyzeMysqlStatement('select next value for sh.s').refusal?.kind).toBe('unverifiable')
   })
 
   it('scans text the way MySQL lexes it', () => {

@@ -56,7 +56,10 @@ describe('qualifying statements (text splice at parser positions)', () => {
 
   it('refuses to qualify what it cannot pin, so the caller falls back to a local search_path', () => {
     expect(() => q('drop table orders')).toThrow(UnqualifiableStatementError)
-    expect(() => q(`select nextval('orders_id_seq')`)).toThrow(UnqualifiableStatementError)
+    // An unqualified nextval() literal is pinned like setval()'s; one the splice cannot read is not.
+    expect(q(`select nextval('orders_id_seq')`)).toBe(`select nextval('"tenant_a".orders_id_seq')`)
+    expect(() => q(`select nextval(E'orders_id_seq')`)).toThrow(UnqualifiableStatementError)
+    expect(() => q(`select nextval('orders_id_seq'::regclass)`)).toThrow(UnqualifiableStatementError)
     expect(() => q(`select 'orders'::regclass`)).toThrow(UnqualifiableStatementError)
   })
 })
@@ -243,6 +246,20 @@ describe('changes to shared schemas (analysis and guard, no database)', () => {
     ["select * from orders where exists (select 1) and id in (with d as (delete from orders returning id) select id from d)", '', ''],
     ['explain analyze delete from countries', 'DELETE FROM', 'countries (shared table shared.countries)'],
     ["select setval('shared.ids', 1)", 'setval() on', 'shared.ids'],
+    ["select nextval('shared.ids') from generate_series(1, 60)", 'nextval() on', 'shared.ids'],
+    ["select nextval('\"shared\".ids')", 'nextval() on', '"shared".ids'],
+    ["select nextval('countries')", 'nextval() on', 'countries (shared table shared.countries)'],
+    ["select * from orders where id = (select nextval('shared.ids'))", 'nextval() on', 'shared.ids'],
+    ['select * from shared.countries for update', 'SELECT ... FOR UPDATE (row locks) on', 'shared.countries'],
+    ['select * from countries for no key update', 'SELECT ... FOR NO KEY UPDATE (row locks) on', 'countries (shared table shared.countries)'],
+    ['select * from orders o join shared.countries c on true for update', 'SELECT ... FOR UPDATE (row locks) on', 'shared.countries'],
+    ['select * from orders o join shared.countries c on true for update of c', 'SELECT ... FOR UPDATE (row locks) on', 'shared.countries'],
+    ['select * from orders o, countries for share of o for update of countries', 'SELECT ... FOR UPDATE (row locks) on', 'countries (shared table shared.countries)'],
+    ['select * from orders o join shared.countries c on true for update of nosuch', 'SELECT ... FOR UPDATE (row locks) on', 'shared.countries'],
+    ['select * from (select * from shared.countries) s for update', 'SELECT ... FOR UPDATE (row locks) on', 'shared.countries'],
+    ['with c as (select * from shared.countries for update) select * from c', 'SELECT ... FOR UPDATE (row locks) on', 'shared.countries'],
+    ['select * from orders where owner in (select code from countries for no key update)', 'SELECT ... FOR NO KEY UPDATE (row locks) on', 'countries (shared table shared.countries)'],
+    ['declare cur cursor for select * from shared.countries for update', 'SELECT ... FOR UPDATE (row locks) on', 'shared.countries'],
   ]
 
   it.each(rows.filter(([, kind]) => kind !== ''))('refuses %s by default, and allows it with sharedWrites', (sql, kind, object) => {
@@ -259,9 +276,15 @@ describe('changes to shared schemas (analysis and guard, no database)', () => {
     'select o.id, c.name from orders o join countries c on c.code = o.owner',
     'select * from orders where owner in (select code from shared.countries)',
     'with c as (select * from countries) select * from c',
-    'select * from shared.countries for update',
     'select * from countries for share',
+    'select * from shared.countries for key share',
     'select * from orders o join shared.countries c on true for update of o',
+    'select * from orders o join shared.countries c on true for no key update of o for share of c',
+    'select * from orders for update',
+    'with countries as (select 1) select * from countries for update',
+    'with c as (select * from shared.countries) select * from orders, c for update',
+    'select * from orders where owner in (select code from shared.countries) for update',
+    'select * from pg_class for update',
     "insert into orders select 1, code from countries where name = 'France'",
     'update orders set owner = (select max(code) from shared.countries)',
     'delete from orders using shared.countries c where c.code = orders.owner',
@@ -274,7 +297,9 @@ describe('changes to shared schemas (analysis and guard, no database)', () => {
     'copy shared.countries to stdout',
     'copy (select * from countries) to stdout',
     'lock table shared.countries in access share mode',
-    "select nextval('shared.ids')",
+    "select nextval('tenant_a.ids')",
+    "select nextval('ids')",
+    "select currval('shared.ids')",
     "select pg_relation_size('shared.countries')",
     'create temp table countries (code text) on commit drop',
     'explain select * from shared.countries',
@@ -351,6 +376,11 @@ describe('changes to shared schemas (analysis and guard, no database)', () => {
     expect(analyzeStatement('alter type comp rename attribute a to b').changes).toEqual([{ change: 'structure', statement: 'ALTER TYPE ... RENAME', object: 'comp', table: 'comp' }])
     expect(analyzeStatement("comment on constraint pos on domain code is 'x'").changes).toEqual([{ change: 'structure', statement: 'COMMENT ON CONSTRAINT', object: 'code.pos' }])
     expect(analyzeStatement("select setval('ids', 1)").changes).toEqual([{ change: 'rows', statement: 'setval() on', object: 'ids', table: 'ids' }])
+    expect(analyzeStatement("select nextval('ids')").changes).toEqual([{ change: 'rows', statement: 'nextval() on', object: 'ids', table: 'ids' }])
+    expect(analyzeStatement('select * from countries c for update').changes).toEqual([{ change: 'rows', statement: 'SELECT ... FOR UPDATE (row locks) on', object: 'countries', table: 'countries' }])
+    // Pinned: under the transaction strategy the locked relation is qualified, never found in a shared schema through the path.
+    expect(analyzeStatement('select * from countries c for update').slots).toEqual([{ index: 14, table: 'countries', pinned: true }])
+    expect(analyzeStatement('select * from countries c for share').slots).toEqual([{ index: 14, table: 'countries' }])
     expect(q('alter type comp add attribute b int')).toBe('alter type "tenant_a".comp add attribute b int')
   })
 

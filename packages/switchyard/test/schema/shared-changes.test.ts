@@ -134,12 +134,41 @@ describe.skipIf(!ok)('changes to shared schemas through the facade and Kysely, o
     const k = sy.kysely<DB>()
     const rows = await asA(() => k.selectFrom('orders').innerJoin('countries', 'countries.code', 'orders.owner').select(['orders.id', 'countries.name']).execute())
     expect(rows).toEqual([{ id: 1, name: 'France' }])
-    expect(await asA(() => k.selectFrom('countries').select('code').orderBy('code').forUpdate().execute())).toEqual([{ code: 'fr' }, { code: 'nz' }])
+    expect(await asA(() => k.selectFrom('countries').select('code').orderBy('code').forShare().execute())).toEqual([{ code: 'fr' }, { code: 'nz' }])
+    expect(await asA(() => k.transaction().execute((trx) => trx.selectFrom('countries').select('code').orderBy('code').forKeyShare().execute()))).toEqual([{ code: 'fr' }, { code: 'nz' }])
+    expect(await asA(() => k.transaction().execute((trx) => trx.selectFrom('orders').select('id').forUpdate().execute()))).toEqual([{ id: 1 }])
     await asA(() => k.schema.createTable('notes').addColumn('id', 'integer', (c) => c.primaryKey()).execute())
     await asA(() => k.insertInto('notes').values({ id: 1 }).execute())
     await asA(() => k.deleteFrom('orders').where('id', '=', 99).execute())
     expect((await admin.query(`select n.nspname from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relname = 'notes'`)).rows).toEqual([{ nspname: 'tenant_a' }])
     await asA(() => k.schema.dropTable('notes').execute())
+  })
+
+  it('Kysely: .forUpdate() / .forNoKeyUpdate() on a shared table is refused in and out of a transaction, and by tenantSchemaPlugin (its row locks would block every tenant); with sharedWrites it runs', async () => {
+    const ROW_LOCKS = /SELECT \.\.\. FOR (NO KEY )?UPDATE \(row locks\) on .*countries.* would write rows in shared schema 'shared'/
+    const k = sy.kysely<DB>()
+    await refusedWith(ROW_LOCKS, () => asA(() => k.transaction().execute((trx) => trx.selectFrom('countries').selectAll().forUpdate().execute())))
+    await refusedWith(ROW_LOCKS, () => asA(() => k.transaction().execute((trx) => trx.withSchema('shared').selectFrom('countries').selectAll().forNoKeyUpdate().execute())))
+    await refusedWith(ROW_LOCKS, () =>
+      asA(() => k.transaction().execute((trx) => trx.selectFrom('orders').innerJoin('countries', 'countries.code', 'orders.owner').selectAll().forUpdate().execute())),
+    )
+    // Outside a transaction the tree path would skip the SQL guard: a strong lock sends it through the parser.
+    await refusedWith(ROW_LOCKS, () => asA(() => k.selectFrom('countries').selectAll().forUpdate().execute()))
+    const w = writes.kysely<DB>()
+    expect(await asA(() => w.transaction().execute((trx) => trx.selectFrom('countries').select('code').where('code', '=', 'fr').forUpdate().execute()))).toEqual([{ code: 'fr' }])
+    const dialect = () => new PostgresDialect({ pool: new pg.Pool({ connectionString: db.connectionString, max: 1 }) })
+    const plain = new Kysely<DB>({ dialect: dialect(), plugins: [tenantSchemaPlugin(() => 'tenant_a', { sharedTables })] })
+    const writing = new Kysely<DB>({ dialect: dialect(), plugins: [tenantSchemaPlugin(() => 'tenant_a', { sharedTables, sharedWrites: true })] })
+    try {
+      await refusedWith(ROW_LOCKS, () => plain.selectFrom('countries').selectAll().forUpdate().execute())
+      await refusedWith(ROW_LOCKS, () => plain.transaction().execute((trx) => trx.selectFrom('orders').where('owner', 'in', trx.selectFrom('countries').select('code')).selectAll().forNoKeyUpdate().execute()))
+      expect(await plain.selectFrom('countries').select('code').where('code', '=', 'fr').forShare().execute()).toEqual([{ code: 'fr' }])
+      expect(await plain.selectFrom('orders').select('id').forUpdate().execute()).toEqual([{ id: 1 }])
+      expect(await writing.selectFrom('countries').select('code').where('code', '=', 'fr').forUpdate().execute()).toEqual([{ code: 'fr' }])
+    } finally {
+      await plain.destroy()
+      await writing.destroy()
+    }
   })
 
   it('Kysely with sharedWrites: writes into shared tables run through the tree path; DDL stays refused', async () => {
@@ -331,7 +360,19 @@ describe.skipIf(!ok)('views, setval, composite types, domain constraints and loc
   let viaQualify: Switchyard
   let viaTx: Switchyard
   let writes: Switchyard
+  let writesTx: Switchyard
   const routers = (strategy: 'qualify' | 'transaction') => (strategy === 'qualify' ? viaQualify : viaTx)
+  const writers = (strategy: 'qualify' | 'transaction') => (strategy === 'qualify' ? writes : writesTx)
+  const smallState = async () => (await admin.query(`select last_value, is_called from shared.small`)).rows[0]
+  /** Whether another session can lock every row of `table` in `mode` at once (FOR KEY SHARE: what a foreign-key check takes). */
+  const rowLockFree = async (table: string, mode: 'key share' | 'share' | 'update' = 'key share') =>
+    admin.query(`select count(*) from (select 1 from ${table} for ${mode} nowait) x`).then(
+      () => true,
+      (err: { sqlState?: string }) => {
+        if (err.sqlState === '55P03') return false
+        throw err
+      },
+    )
   const SHARED_STATE = `
     select jsonb_build_object(
       'rows', (select jsonb_agg(jsonb_build_array(code, name) order by code) from shared.countries),
@@ -367,6 +408,7 @@ describe.skipIf(!ok)('views, setval, composite types, domain constraints and loc
       `insert into shared.countries values ('fr', 'France'), ('nz', 'New Zealand')`,
       `create view shared.countries_v as select * from shared.countries`,
       `create sequence shared.ids`,
+      `create sequence shared.small as smallint maxvalue 50`,
       `select setval('shared.ids', 1000)`,
       `create type shared.comp as (a int)`,
       `create domain shared.d as int constraint pos check (value > 0)`,
@@ -378,10 +420,11 @@ describe.skipIf(!ok)('views, setval, composite types, domain constraints and loc
     viaQualify = make({ strategy: 'qualify', shared: ['shared'] })
     viaTx = make({ strategy: 'transaction', shared: ['shared'] })
     writes = make({ shared: ['shared'], sharedWrites: true })
+    writesTx = make({ strategy: 'transaction', shared: ['shared'], sharedWrites: true })
   })
 
   afterAll(async () => {
-    await Promise.all([viaQualify?.close(), viaTx?.close(), writes?.close(), admin?.close()])
+    await Promise.all([viaQualify?.close(), viaTx?.close(), writes?.close(), writesTx?.close(), admin?.close()])
     await db?.drop()
   })
 
@@ -443,9 +486,95 @@ describe.skipIf(!ok)('views, setval, composite types, domain constraints and loc
       expect((await asA(() => sy.read<{ n: string }>(`select nextval('tenant_seq') as n`))).rows).toHaveLength(1)
       expect((await asA(() => sy.read<{ n: string }>(`select setval('tenant_seq', 42) as n`))).rows).toEqual([{ n: '42' }])
       expect((await admin.query(`select last_value from tenant_a.tenant_seq`)).rows).toEqual([{ last_value: '42' }])
-      // Drawing from the shared sequence stays allowed (it takes nothing from other tenants).
-      expect((await asA(() => sy.read<{ n: string }>(`select nextval('shared.ids') as n`))).rows).toHaveLength(1)
-      await admin.query(`select setval('shared.ids', 1000)`)
+    })
+
+    it(`${strategy}: an explicit nextval() on a shared sequence is refused, so no tenant can exhaust it for the others; the tenant's own sequences and sharedWrites still run`, async () => {
+      const sy = routers(strategy)
+      const before = await sharedState()
+      const small = await smallState()
+      for (const sql of [
+        `select nextval('shared.small') from generate_series(1, 60)`,
+        `select nextval('shared.ids') as n`,
+        `select * from orders where id <> (select nextval('shared.small'))`,
+        `with x as (select nextval('"shared".small')) select * from x`,
+      ]) {
+        await refusedWith(/nextval\(\) on .*(small|ids) would write rows in shared schema 'shared'/, () => asA(() => sy.read(sql)))
+        await refusedWith(DML, () => asA(() => sy.transaction((tx) => tx.read(sql))))
+      }
+      // Unqualified, the literal is pinned to the tenant's schema: the shared sequence is not found through the search path.
+      await failsWith(/relation "tenant_a\.small" does not exist/, () => asA(() => sy.read(`select nextval('small') from generate_series(1, 60)`)))
+      await failsWith(/relation "tenant_a\.small" does not exist/, () => asA(() => sy.transaction((tx) => tx.read(`select nextval('small')`))))
+      expect(await smallState()).toEqual(small)
+      expect(await sharedState()).toEqual(before)
+      // The tenant's own sequence, named or not.
+      const seq = async (sql: string) => Number((await asA(() => sy.read<{ n: string }>(sql))).rows[0]!.n)
+      const first = await seq(`select nextval('tenant_seq') as n`)
+      expect(await seq(`select nextval('tenant_a.tenant_seq') as n`)).toBe(first + 1)
+      expect(Number((await asA(() => sy.transaction((tx) => tx.read<{ n: string }>(`select nextval('tenant_seq') as n`)))).rows[0]!.n)).toBe(first + 2)
+      // sharedWrites: tenants may draw from (and so exhaust) the shared sequences, as they may write shared rows.
+      const w = writers(strategy)
+      expect((await asA(() => w.read<{ n: string }>(`select nextval('shared.small') as n`))).rows).toEqual([{ n: '1' }])
+      expect((await asA(() => w.transaction((tx) => tx.read<{ n: string }>(`select nextval('shared.ids') as n`)))).rows).toEqual([{ n: '1001' }])
+      await admin.query(`select setval('shared.ids', 1000), setval('shared.small', 1, false)`)
+      expect(await sharedState()).toEqual(before)
+    })
+
+    it(`${strategy}: SELECT ... FOR UPDATE / FOR NO KEY UPDATE on a shared table is refused, so no tenant transaction holds locks on shared rows; FOR SHARE, the tenant's own tables and sharedWrites still run`, async () => {
+      const sy = routers(strategy)
+      const ROW_LOCKS = /SELECT \.\.\. FOR (NO KEY )?UPDATE \(row locks\) on shared\.countries would write rows in shared schema 'shared'/
+      const before = await sharedState()
+      const refused = [
+        'select * from shared.countries for update',
+        'select * from shared.countries for no key update',
+        'select * from shared.countries for update nowait',
+        'select o.id from orders o join shared.countries c on c.code = o.owner for update',
+        'select o.id from orders o join shared.countries c on c.code = o.owner for share of o for update of c',
+        'select * from (select * from shared.countries) s for update',
+        'with c as (select code from shared.countries for update) select * from c',
+        'select * from orders where owner in (select code from shared.countries for no key update)',
+      ]
+      for (const sql of refused) {
+        await refusedWith(ROW_LOCKS, () => asA(() => sy.read(sql)))
+        await refusedWith(ROW_LOCKS, () => asA(() => sy.write(sql)))
+        // Inside a transaction it is refused before it runs: another session's foreign-key check still gets its lock at once.
+        let seen: unknown
+        await asA(() =>
+          sy.transaction(async (tx) => {
+            seen = await tx.read(sql).then(() => undefined, (e: unknown) => e)
+            expect(await rowLockFree('shared.countries', 'update')).toBe(true)
+          }),
+        )
+        expect(seen).toBeInstanceOf(TenantIsolationError)
+      }
+      // Unqualified, the locked relation is pinned to the tenant's schema: the shared table is not found through the search path.
+      await failsWith(/relation "tenant_a\.countries" does not exist/, () => asA(() => sy.transaction((tx) => tx.read('select * from countries for update'))))
+      // Allowed: FOR SHARE / FOR KEY SHARE on shared rows, FOR UPDATE on the tenant's own rows (OF, or a relation only read in WHERE).
+      await asA(() =>
+        sy.transaction(async (tx) => {
+          expect((await tx.read('select code from shared.countries order by code for share')).rows).toEqual([{ code: 'fr' }, { code: 'nz' }])
+          expect((await tx.read('select code from shared.countries for key share')).rows).toHaveLength(2)
+          expect((await tx.read('select o.id from orders o join shared.countries c on c.code = o.owner for update of o')).rows).toEqual([{ id: 1 }])
+          expect((await tx.read('select id from orders where owner in (select code from shared.countries) for no key update')).rows).toEqual([{ id: 1 }])
+          expect(await rowLockFree('shared.countries')).toBe(true)
+          expect(await rowLockFree('tenant_a.orders')).toBe(false)
+        }),
+      )
+      expect(await rowLockFree('tenant_a.orders')).toBe(true)
+      // sharedWrites: a tenant may UPDATE those rows anyway (the same locks), so both forms run.
+      const w = writers(strategy)
+      for (const [sql, blocks] of [
+        ['select code from shared.countries for update', 'key share'],
+        ['select code from shared.countries for no key update', 'share'],
+      ] as const) {
+        await asA(() =>
+          w.transaction(async (tx) => {
+            expect((await tx.read(sql)).rows).toHaveLength(2)
+            expect(await rowLockFree('shared.countries', blocks)).toBe(false)
+          }),
+        )
+      }
+      expect(await rowLockFree('shared.countries')).toBe(true)
+      expect(await sharedState()).toEqual(before)
     })
 
     it(`${strategy}: ALTER TYPE on an unqualified composite type and COMMENT ON a domain constraint never change the shared ones`, async () => {
