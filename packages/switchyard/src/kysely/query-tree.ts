@@ -3,6 +3,8 @@ import type { StatementKind } from '../sql/classify.js'
 import { sharedChangeError } from '../sql/guard.js'
 
 const LOCKING = new Set(['ForUpdate', 'ForNoKeyUpdate', 'ForShare', 'ForKeyShare'])
+/** The locking modifiers that take UPDATE's row locks (FOR SHARE / FOR KEY SHARE only block writers). */
+const STRONG_LOCKING = new Set(['ForUpdate', 'ForNoKeyUpdate'])
 const MODIFYING = new Set(['InsertQueryNode', 'UpdateQueryNode', 'DeleteQueryNode', 'MergeQueryNode'])
 
 type Node = OperationNode & Record<string, unknown>
@@ -162,6 +164,29 @@ export function guardTreeChanges(root: OperationNode, tenantSchema: string, shar
   }
   const ctes = (node.with as { expressions?: readonly { expression?: OperationNode }[] } | undefined)?.expressions
   for (const cte of ctes ?? []) if (cte.expression) guardTreeChanges(cte.expression, tenantSchema, shared, sharedWrites)
+}
+
+/**
+ * What reading a shared table can still do to it, from the tree: a (non-materialized) view over
+ * one lets rows be written through it (a simple view is automatically updatable), and FOR UPDATE
+ * / FOR NO KEY UPDATE takes UPDATE's row locks, stalling every tenant's writes on those rows.
+ * Both are refused like writes, so the caller skips this under `sharedWrites`. Read
+ * conservatively: any strong lock in a tree that names a shared table (an `OF` list is not
+ * read). A raw `as` query of a view is not read, as raw SQL is not anywhere on the tree path.
+ */
+export function guardTreeSharedReads(root: OperationNode, tenantSchema: string, shared: ReadonlySet<string>): void {
+  const node = root as Node
+  const view = node.kind === 'CreateViewNode' && node.materialized !== true
+  const scope = view ? (node.as as Node | undefined) : node
+  if (scope === undefined || !(view || [...descendants(node)].some((n) => n.kind === 'SelectModifierNode' && STRONG_LOCKING.has(String(n.modifier))))) return
+  for (const n of descendants(scope)) {
+    if (n.kind !== 'TableNode') continue
+    const schema = ((n.table as Node | undefined)?.schema as { name?: unknown } | undefined)?.name
+    if (typeof schema !== 'string' || schema === tenantSchema || !shared.has(schema)) continue
+    const object = `${schema}.${tableName(n)}`
+    if (view) throw sharedChangeError('view', `CREATE VIEW ${String((node.name as { identifier?: { name?: unknown } }).identifier?.name)} reading`, object, schema, tenantSchema)
+    throw sharedChangeError('rows', 'SELECT ... FOR UPDATE (row locks) on', object, schema, tenantSchema)
+  }
 }
 
 /** The schema-qualified names a target field holds: a table (possibly aliased, or a list of them), a schemable name, or a schema. */

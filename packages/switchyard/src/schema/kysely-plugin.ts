@@ -10,9 +10,8 @@ import {
   type UnknownRow,
   IdentifierNode,
 } from 'kysely'
-import type { OperationNode, QueryId } from 'kysely'
-import { guardTreeChanges } from '../kysely/query-tree.js'
-import { sharedChangeError } from '../sql/guard.js'
+import type { QueryId } from 'kysely'
+import { guardTreeChanges, guardTreeSharedReads } from '../kysely/query-tree.js'
 import { validateSchemaName } from './schema-name.js'
 
 /** Options of {@link tenantSchemaPlugin}: the same meaning as the schema router's options of these names. */
@@ -43,60 +42,6 @@ class SharedTables extends OperationNodeTransformer {
     const target = Object.hasOwn(this.shared, t.identifier.name) ? this.shared[t.identifier.name] : undefined
     if (target && t.schema?.name === this.tenantSchema) return { ...t, schema: IdentifierNode.create(target) }
     return t
-  }
-}
-
-/** Every TableNode under `node`, however deep (joins, subqueries, CTEs). */
-function* tableNodes(node: unknown): Generator<{ schema: string | undefined; name: string }> {
-  if (Array.isArray(node)) {
-    for (const item of node) yield* tableNodes(item)
-    return
-  }
-  if (node === null || typeof node !== 'object') return
-  const n = node as OperationNode & Record<string, unknown>
-  if (n.kind === 'TableNode') {
-    const table = n.table as SchemableIdentifierNode
-    yield { schema: table.schema?.name, name: table.identifier.name }
-    return
-  }
-  for (const value of Object.values(n)) if (value !== null && typeof value === 'object') yield* tableNodes(value)
-}
-
-/**
- * A (non-materialized) view over a shared table is a way to write its rows: a simple view is
- * automatically updatable. Refused unless `sharedWrites`, like the SQL guard does. A raw `as`
- * query is not read, as raw SQL is not anywhere in this plugin.
- */
-function guardViewReads(root: RootOperationNode, tenantSchema: string, shared: ReadonlySet<string>): void {
-  if (root.kind !== 'CreateViewNode' || root.materialized === true) return
-  for (const { schema, name } of tableNodes(root.as)) {
-    if (schema !== undefined && schema !== tenantSchema && shared.has(schema)) {
-      throw sharedChangeError('view', `CREATE VIEW ${root.name.identifier.name} reading`, `${schema}.${name}`, schema, tenantSchema)
-    }
-  }
-}
-
-/** Whether a FOR UPDATE or FOR NO KEY UPDATE modifier stands anywhere under `node` (subqueries and CTEs included). */
-function hasStrongRowLock(node: unknown): boolean {
-  if (Array.isArray(node)) return node.some(hasStrongRowLock)
-  if (node === null || typeof node !== 'object') return false
-  const n = node as Record<string, unknown>
-  if (n.kind === 'SelectModifierNode' && (n.modifier === 'ForUpdate' || n.modifier === 'ForNoKeyUpdate')) return true
-  return Object.values(n).some((value) => value !== null && typeof value === 'object' && hasStrongRowLock(value))
-}
-
-/**
- * FOR UPDATE / FOR NO KEY UPDATE on shared rows stalls every tenant's writes and locks on them
- * until this transaction ends: refused unless `sharedWrites`, as the SQL guard does. Read from
- * the tree conservatively: any strong lock in a query that touches a shared table (an `OF`
- * list is not read).
- */
-function guardRowLocks(root: RootOperationNode, tenantSchema: string, shared: ReadonlySet<string>): void {
-  if (!hasStrongRowLock(root)) return
-  for (const { schema, name } of tableNodes(root)) {
-    if (schema !== undefined && schema !== tenantSchema && shared.has(schema)) {
-      throw sharedChangeError('rows', 'SELECT ... FOR UPDATE (row locks) on', `${schema}.${name}`, schema, tenantSchema)
-    }
   }
 }
 
@@ -133,10 +78,7 @@ export function tenantSchemaPlugin(schemaFor: () => string | undefined, options:
       // After qualification, so an unqualified shared table is seen in its shared schema.
       if (sharedSchemas.size > 0) {
         guardTreeChanges(routed, schema, sharedSchemas, sharedWrites)
-        if (!sharedWrites) {
-          guardViewReads(routed, schema, sharedSchemas)
-          guardRowLocks(routed, schema, sharedSchemas)
-        }
+        if (!sharedWrites) guardTreeSharedReads(routed, schema, sharedSchemas)
       }
       return routed
     },

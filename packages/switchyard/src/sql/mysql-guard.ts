@@ -293,14 +293,7 @@ class Walker {
    */
   #viewReads(ast: Record<string, unknown>): void {
     const view = String((ast.view as TableRef | null | undefined)?.view ?? '?')
-    const visit = (value: unknown): void => {
-      if (value === null || typeof value !== 'object') return
-      if (Array.isArray(value)) return value.forEach(visit)
-      const o = value as Record<string, unknown>
-      if (typeof o.table === 'string' && o.type !== 'column_ref') this.#change('view', `CREATE VIEW ${view} reading`, o)
-      for (const v of Object.values(o)) visit(v)
-    }
-    visit(ast.select)
+    this.#tablesUnder(ast.select, 'view', `CREATE VIEW ${view} reading`)
   }
 
   /** The parser's table list is a second witness of what a view reads (`select::db::table`). */
@@ -344,15 +337,19 @@ class Walker {
    * and set-operation arms included: conservative), like a write. LOCK IN SHARE MODE stays allowed.
    */
   #lockingRead(select: Record<string, unknown>): void {
-    const visit = (value: unknown): void => {
-      if (value === null || typeof value !== 'object') return
-      if (Array.isArray(value)) return value.forEach(visit)
-      const o = value as Record<string, unknown>
-      if (typeof o.table === 'string' && o.type !== 'column_ref') this.#change('rows', 'SELECT ... FOR UPDATE (row locks) on', o)
-      for (const v of Object.values(o)) visit(v)
+    for (const part of [select.from, select._next]) this.#tablesUnder(part, 'rows', 'SELECT ... FOR UPDATE (row locks) on')
+  }
+
+  /** Records every table reference under `value` (not column references), however deep, as a `change`. */
+  #tablesUnder(value: unknown, change: MysqlChange['change'], statement: string): void {
+    if (value === null || typeof value !== 'object') return
+    if (Array.isArray(value)) {
+      for (const item of value) this.#tablesUnder(item, change, statement)
+      return
     }
-    visit(select.from)
-    visit(select._next)
+    const o = value as Record<string, unknown>
+    if (typeof o.table === 'string' && o.type !== 'column_ref') this.#change(change, statement, o)
+    for (const v of Object.values(o)) this.#tablesUnder(v, change, statement)
   }
 
   #change(change: MysqlChange['change'], statement: string, ref: unknown, note = ''): void {
