@@ -75,6 +75,25 @@ describe('questions: save, read, update, delete, run ad hoc', () => {
     expect(rows[0]!.started_at.toISOString()).toBe(startedAt)
   })
 
+  it('records every column of a run as it happened: who, which question, where, rows, cache hit', async () => {
+    const created = await s.request('POST', '/api/card', {
+      apiKey: s.apiKey,
+      payload: { name: 'Cached notes', cache_ttl: 60, dataset_query: { database: dbId, type: 'native', native: { query: `select body, 'record probe' from notes order by id` } } },
+    })
+    const cardId = created.json<{ id: number }>().id
+    for (let i = 0; i < 2; i++) expect((await s.request('POST', `/api/card/${cardId}/query`, { apiKey: s.apiKey, payload: {} })).json().status).toBe('completed')
+    await s.app.switchyard.executions.flush()
+    const { rows } = await s.app.switchyard.store.query<Record<string, unknown>>(
+      `select user_id, api_key_id, card_id, router_database_id, database_id, running_time, row_count, cache_hit, error, context
+         from query_executions where card_id = $1 order by id`,
+      [cardId],
+    )
+    const keyId = (await s.app.switchyard.store.query<{ id: number }>('select id from api_keys order by id limit 1')).rows[0]!.id
+    const run = { user_id: null, api_key_id: keyId, card_id: cardId, router_database_id: dbId, database_id: dbId, row_count: 2, error: null, context: 'question' }
+    expect(rows).toMatchObject([{ ...run, cache_hit: false }, { ...run, cache_hit: true }])
+    for (const r of rows) expect(r.running_time).toBeGreaterThanOrEqual(0)
+  })
+
   it('records runs whose error quotes a NUL or half an emoji, next to the other runs of the batch', async () => {
     const created = await s.request('POST', '/api/card', {
       apiKey: s.apiKey,

