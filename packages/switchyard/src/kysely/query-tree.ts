@@ -1,6 +1,7 @@
 import type { OperationNode } from 'kysely'
 import type { StatementKind } from '../sql/classify.js'
-import { sharedChangeError } from '../sql/guard.js'
+import { TenantIsolationError } from '../errors.js'
+import { CATALOG_SCHEMAS, sharedChangeError } from '../sql/guard.js'
 
 const LOCKING = new Set(['ForUpdate', 'ForNoKeyUpdate', 'ForShare', 'ForKeyShare'])
 /** The locking modifiers that take UPDATE's row locks (FOR SHARE / FOR KEY SHARE only block writers). */
@@ -119,6 +120,40 @@ export function schemasOfNode(root: OperationNode): { schemas: Set<string>; unqu
     }
   }
   return { schemas, unqualifiedTable }
+}
+
+/** A function name as Kysely emits it (verbatim): a bare or schema-qualified plain identifier. */
+const FUNCTION_NAME = /^(?:([A-Za-z_][A-Za-z0-9_$]*)\.)?[A-Za-z_][A-Za-z0-9_$]*$/
+
+/**
+ * Refuses a tree that names a schema other than the tenant's, the shared ones and the catalogs:
+ * on a table, view, type or other schemable name (joins, subqueries, CTEs and column
+ * references included), as the schema a statement creates or drops, or before a function's
+ * name. A function name Kysely would emit as anything but plain identifiers is refused too,
+ * as a name the guard cannot read. Raw SQL (`sql` fragments) is not on the tree and not read.
+ *
+ * @example
+ * ```ts
+ * guardTreeSchemas(db.selectFrom('tenant_b.orders').selectAll().toOperationNode(), 'tenant_a', new Set())
+ * // throws TenantIsolationError
+ * ```
+ */
+export function guardTreeSchemas(root: OperationNode, tenantSchema: string, shared: ReadonlySet<string>): void {
+  for (const node of descendants(root as Node)) {
+    let named: unknown
+    if (node.kind === 'SchemableIdentifierNode') named = (node.schema as { name?: unknown } | undefined)?.name
+    else if (node.kind === 'CreateSchemaNode' || node.kind === 'DropSchemaNode') {
+      const schema = (node.schema as { name?: unknown } | undefined)?.name
+      if (schema !== tenantSchema) {
+        throw new TenantIsolationError(String(schema), tenantSchema, `Statement acts on schema '${String(schema)}' as a whole; schema routing allows that only on the tenant's own schema ('${tenantSchema}').`)
+      }
+    } else if ((node.kind === 'FunctionNode' || node.kind === 'AggregateFunctionNode') && typeof node.func === 'string') {
+      const m = FUNCTION_NAME.exec(node.func)
+      if (!m) throw new TenantIsolationError(node.func, tenantSchema, `Function name '${node.func}' cannot be checked for tenant isolation; name a function as schema.name or name.`)
+      named = m[1]
+    }
+    if (typeof named === 'string' && named !== tenantSchema && !shared.has(named) && !CATALOG_SCHEMAS.has(named)) throw new TenantIsolationError(named, tenantSchema)
+  }
 }
 
 /** Where each root node kind names what it changes: field, DDL (`structure`) or DML (`rows`), and the statement kind for messages. */

@@ -11,7 +11,7 @@ import {
   IdentifierNode,
 } from 'kysely'
 import type { QueryId } from 'kysely'
-import { guardTreeChanges, guardTreeSharedReads } from '../kysely/query-tree.js'
+import { guardTreeChanges, guardTreeSchemas, guardTreeSharedReads } from '../kysely/query-tree.js'
 import { validateSchemaName } from './schema-name.js'
 
 /** Options of {@link tenantSchemaPlugin}: the same meaning as the schema router's options of these names. */
@@ -49,9 +49,12 @@ class SharedTables extends OperationNodeTransformer {
  * Qualifies every unqualified table of a Kysely query with the current tenant's schema,
  * from the query tree (no SQL parsing), leaving CTE names alone and shared tables on their
  * shared schema. The schema is asked per query, so one Kysely instance serves every tenant.
- * A query that would change a shared schema is refused with `TenantIsolationError` before it
- * compiles: DDL always, writes into shared tables, and views reading them, unless `sharedWrites`
- * (see the options).
+ * Refused with `TenantIsolationError` before it compiles: a query naming any schema but the
+ * tenant's, the shared ones and the catalogs (on a table, in a join, subquery or CTE, before a
+ * function's name, or as the schema created or dropped), and one that would change a shared
+ * schema: DDL always, writes into shared tables, and views reading them, unless `sharedWrites`
+ * (see the options). Raw `sql` fragments are not on the query tree and are not read: a routed
+ * `sy.kysely()` parses such statements and guards them like any SQL.
  *
  * @example
  * ```ts
@@ -76,6 +79,7 @@ export function tenantSchemaPlugin(schemaFor: () => string | undefined, options:
       const qualified = new WithSchemaPlugin(schema).transformQuery(args)
       const routed = hasSharedTables ? new SharedTables(schema, shared).transformNode(qualified, args.queryId) : qualified
       // After qualification, so an unqualified shared table is seen in its shared schema.
+      guardTreeSchemas(routed, schema, sharedSchemas)
       if (sharedSchemas.size > 0) {
         guardTreeChanges(routed, schema, sharedSchemas, sharedWrites)
         if (!sharedWrites) guardTreeSharedReads(routed, schema, sharedSchemas)
