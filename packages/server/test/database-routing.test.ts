@@ -169,6 +169,38 @@ describe.skipIf(!ok)('database routing on real PostgreSQL destinations', () => {
     expect(injected.json().message).toMatch(/max_id.*number/)
   })
 
+  it('binds number and date values with the types their literals would have, not types guessed from the SQL around them', async () => {
+    const ask = async (query: string, tags: Record<string, 'number' | 'date'>, values: Record<string, unknown>) => {
+      const res = await s.request('POST', '/api/dataset', {
+        apiKey: s.apiKey,
+        payload: {
+          database: routerId,
+          type: 'native',
+          native: { query, 'template-tags': Object.fromEntries(Object.entries(tags).map(([name, type]) => [name, { name, type }])) },
+          parameters: Object.entries(values).map(([name, value]) => ({ target: ['variable', ['template-tag', name]], value })),
+        },
+      })
+      const body = res.json<{ status: string; error?: string; data: { cols: { base_type: string }[]; rows: unknown[][] } }>()
+      expect(body.error).toBeUndefined()
+      expect(body.status).toBe('completed')
+      return body.data
+    }
+    // A fraction against an int column, and an integer past int4 (an untyped $1 would be read as int and fail).
+    expect((await ask('select count(*)::int from orders where id <= {{n}}', { n: 'number' }, { n: 2.5 })).rows).toEqual([[2]])
+    expect((await ask('select count(*)::int from orders where id <= {{n}}', { n: 'number' }, { n: 3_000_000_000 })).rows).toEqual([[3]])
+    expect((await ask('select {{n}} * 2 as v', { n: 'number' }, { n: 1.5 })).rows).toEqual([['3.0']])
+    // Selected on its own, a number comes back a number, not the text an untyped $1 answers.
+    const alone = await ask('select {{n}} as v', { n: 'number' }, { n: 5 })
+    expect(alone.rows).toEqual([[5]])
+    expect(alone.cols[0]!.base_type).toBe('type/Integer')
+    // A date is a date: plus an interval it is a timestamp (untyped, it was taken for an interval).
+    expect((await ask(`select count(*)::int from orders where placed < {{d}} + interval '1 day'`, { d: 'date' }, { d: '2026-01-02' })).rows).toEqual([[1]])
+    expect((await ask(`select to_char(date_trunc('month', {{d}}), 'YYYY-MM-DD')`, { d: 'date' }, { d: '2026-01-02' })).rows).toEqual([['2026-01-01']])
+    // With a zone it is an instant; without one, a wall-clock time.
+    expect((await ask('select extract(epoch from {{d}})::int', { d: 'date' }, { d: '2026-01-02T00:00:00+02:00' })).rows).toEqual([[Date.UTC(2026, 0, 1, 22) / 1000]])
+    expect((await ask(`select to_char({{d}}, 'HH24:MI')`, { d: 'date' }, { d: '2026-01-02T13:45' })).rows).toEqual([['13:45']])
+  })
+
   it('refuses a viewer without the attribute, or with an unknown slug, and runs nothing anywhere', async () => {
     const before = await Promise.all([...dbs.values()].map(hitCount))
     const missing = await run(users.none!.session, hitCardId)

@@ -25,7 +25,7 @@ function refusal(fn: () => unknown): QuestionParameterError {
 describe('binding', () => {
   it('binds every occurrence as its own placeholder, numbered in order of appearance', () => {
     const q = 'select * from t where id = {{id}} and name = {{ name }} and id2 = {{id}}'
-    expect(compile(q, [p('id', 5), p('name', 'x')])).toEqual({ sql: 'select * from t where id = $1 and name = $2 and id2 = $3', params: [5, 'x', 5] })
+    expect(compile(q, [p('id', 5), p('name', 'x')])).toEqual({ sql: 'select * from t where id = $1::int4 and name = $2 and id2 = $3::int4', params: [5, 'x', 5] })
   })
 
   it('uses ? placeholders for the question style', () => {
@@ -34,14 +34,14 @@ describe('binding', () => {
   })
 
   it('allows whitespace, including newlines, inside the braces', () => {
-    expect(compile('select {{\n  id\t}}', [p('id', 1)])).toEqual({ sql: 'select $1', params: [1] })
+    expect(compile('select {{\n  id\t}}', [p('id', 1)])).toEqual({ sql: 'select $1::int4', params: [1] })
   })
 
   it('keeps an injection attempt as a bound value: the SQL text never contains it', () => {
     const attempts = [`x'; drop table t; --`, `' or '1'='1`, `$1`, `{{id}}`, `]] or 1=1 [[`, `1); delete from t where (1`]
     for (const evil of attempts) {
       const { sql, params } = compile('select * from t where name = {{name}} [[and id = {{id}}]]', [p('name', evil), p('id', 3)])
-      expect(sql).toBe('select * from t where name = $1 and id = $2')
+      expect(sql).toBe('select * from t where name = $1 and id = $2::int4')
       expect(params).toEqual([evil, 3])
     }
     // A numeric tag refuses SQL outright instead of binding it.
@@ -49,12 +49,12 @@ describe('binding', () => {
   })
 
   it('unwraps a one-element list, as newer Metabase clients send it', () => {
-    expect(compile('select {{id}}', [p('id', [100])])).toEqual({ sql: 'select $1', params: [100] })
+    expect(compile('select {{id}}', [p('id', [100])])).toEqual({ sql: 'select $1::int4', params: [100] })
   })
 
   it('expands a list of text or numbers into one placeholder per value', () => {
     expect(compile('select * from t where id in ({{id}}) and name = {{name}}', [p('id', [1, '2', 3]), p('name', 'a')])).toEqual({
-      sql: 'select * from t where id in ($1, $2, $3) and name = $4',
+      sql: 'select * from t where id in ($1::int4, $2::int4, $3::int4) and name = $4',
       params: [1, 2, 3, 'a'],
     })
     expect(compile('select * from t where name in ({{name}})', [p('name', ['a', 'b'])], tags, 'question')).toEqual({ sql: 'select * from t where name in (?, ?)', params: ['a', 'b'] })
@@ -70,7 +70,7 @@ describe('binding', () => {
   })
 
   it('leaves unopened ]] and }} and triple braces as Metabase does', () => {
-    expect(compile('select a[b[1]] from t where {{{id}}}', [p('id', 1)])).toEqual({ sql: 'select a[b[1]] from t where {$1}', params: [1] })
+    expect(compile('select a[b[1]] from t where {{{id}}}', [p('id', 1)])).toEqual({ sql: 'select a[b[1]] from t where {$1::int4}', params: [1] })
   })
 })
 
@@ -83,8 +83,8 @@ describe('optional clauses', () => {
   })
 
   it('stay, without brackets, when it has one', () => {
-    expect(compile(q, [p('since', '2026-01-02')])).toEqual({ sql: 'select * from t where 1=1  and placed >= $1', params: ['2026-01-02'] })
-    expect(compile(q, [p('since', '2026-01-02'), p('id', 1)])).toEqual({ sql: 'select * from t where 1=1 and id = $1 and placed >= $2', params: [1, '2026-01-02'] })
+    expect(compile(q, [p('since', '2026-01-02')])).toEqual({ sql: 'select * from t where 1=1  and placed >= $1::date', params: ['2026-01-02'] })
+    expect(compile(q, [p('since', '2026-01-02'), p('id', 1)])).toEqual({ sql: 'select * from t where 1=1 and id = $1::int4 and placed >= $2::date', params: [1, '2026-01-02'] })
   })
 
   it('drop out when any one of several tags has no value', () => {
@@ -105,10 +105,10 @@ describe('optional clauses', () => {
 describe('defaults and required tags', () => {
   it('use the default when no value is given, and the value over the default', () => {
     const withDefault = { id: { name: 'id', type: 'number', default: 7 } } satisfies Record<string, TemplateTag>
-    expect(compile('select {{id}}', [], withDefault)).toEqual({ sql: 'select $1', params: [7] })
-    expect(compile('select {{id}}', [p('id', null)], withDefault)).toEqual({ sql: 'select $1', params: [7] })
-    expect(compile('select {{id}}', [p('id', 8)], withDefault)).toEqual({ sql: 'select $1', params: [8] })
-    expect(compile('select 1 [[where id = {{id}}]]', [], withDefault)).toEqual({ sql: 'select 1 where id = $1', params: [7] })
+    expect(compile('select {{id}}', [], withDefault)).toEqual({ sql: 'select $1::int4', params: [7] })
+    expect(compile('select {{id}}', [p('id', null)], withDefault)).toEqual({ sql: 'select $1::int4', params: [7] })
+    expect(compile('select {{id}}', [p('id', 8)], withDefault)).toEqual({ sql: 'select $1::int4', params: [8] })
+    expect(compile('select 1 [[where id = {{id}}]]', [], withDefault)).toEqual({ sql: 'select 1 where id = $1::int4', params: [7] })
   })
 
   it('checks a default like a value', () => {

@@ -247,6 +247,24 @@ function coerce(name: string, type: TemplateTag['type'], value: unknown): (strin
   })
 }
 
+const INT4_MIN = -(2 ** 31)
+const INT4_MAX = 2 ** 31 - 1
+
+/**
+ * The type PostgreSQL gives the literal Metabase would have written for this value. An untyped
+ * `$n` takes its type from the SQL around it: `id <= $1` reads 2.5 as an integer and fails,
+ * `$1 + interval '1 day'` reads a date as an interval, `select $1` answers text. The casts
+ * restore literal semantics (an integer is int4, int8 past int4's range, a fraction numeric;
+ * a date is a date, with a time a timestamp, with a zone a timestamptz) while the value stays
+ * bound. Text stays untyped, as a quoted literal is. int4 for integers keeps `id = $1::int4`
+ * on an int or bigint column's index; numeric would not.
+ */
+function pgCast(type: TemplateTag['type'], v: string | number): string {
+  if (type === 'number') return !Number.isInteger(v) ? '::numeric' : (v as number) >= INT4_MIN && (v as number) <= INT4_MAX ? '::int4' : '::int8'
+  if (type === 'date') return typeof v !== 'string' || v.length === 10 ? '::date' : /(?:Z|[+-]\d{2}:\d{2})$/.test(v) ? '::timestamptz' : '::timestamp'
+  return ''
+}
+
 /** null, undefined and [] mean "no value", as in Metabase. */
 function hasValue(v: unknown): boolean {
   return v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0)
@@ -266,6 +284,9 @@ function targetTag(target: unknown): string {
  * - Every `{{tag}}` occurrence gets its own placeholder, numbered by order of appearance
  *   (`$1`, `$2`, ... for `'numbered'`, `?` for `'question'`), and its value goes into `params`.
  *   A tag used twice binds twice, so each use can take its own type in PostgreSQL.
+ *   With `'numbered'` (PostgreSQL, PGlite) a number or date placeholder carries the type its
+ *   literal would have (`$1::int4`, `$1::numeric`, `$1::date`, `$1::timestamptz`); text stays
+ *   untyped, as a quoted literal is.
  * - A `[[ ... ]]` clause drops out entirely when any tag in it has no value (no parameter
  *   and no default); otherwise its text is kept without the brackets.
  * - Errors ({@link QuestionParameterError}, naming the tag): a `{{tag}}` outside `[[ ]]` or a
@@ -332,10 +353,11 @@ export function compileNativeQuery(
     if (piece.kind === 'text') return piece.text
     const list = values.get(piece.name)
     if (!list) return fail(`Missing required parameter "${piece.name}": {{${piece.name}}} is outside an optional [[ ]] clause and has no value or default`, piece.name)
+    const type = defOf(piece.name)!.type
     return list
       .map((v) => {
         params.push(v)
-        return placeholders === 'numbered' ? `$${params.length}` : '?'
+        return placeholders === 'numbered' ? `$${params.length}${pgCast(type, v)}` : '?'
       })
       .join(', ')
   }
