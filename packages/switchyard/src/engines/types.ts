@@ -50,6 +50,12 @@ export interface QueryResult<R = Row> {
   readonly rowCount: number
   /** Column names in result order, with the engine's type name where it reports one. */
   readonly fields: readonly FieldInfo[]
+  /**
+   * The auto-increment id an INSERT generated, on MySQL/MariaDB (the driver's reply to this
+   * statement, so never another session's). Under schema routing `LAST_INSERT_ID()` is refused:
+   * on a pooled connection it can be another tenant's. PostgreSQL uses `RETURNING`.
+   */
+  readonly insertId?: bigint
 }
 
 export interface FieldInfo {

@@ -5,6 +5,7 @@ import type { RoutedResult } from './types.js'
 export class RoutedQueryResult<R> implements RoutedResult<R> {
   readonly rows: R[]
   readonly rowCount: number
+  readonly insertId?: bigint
 
   constructor(
     private readonly result: QueryResult<R>,
@@ -12,6 +13,7 @@ export class RoutedQueryResult<R> implements RoutedResult<R> {
   ) {
     this.rows = result.rows
     this.rowCount = result.rowCount
+    if (result.insertId !== undefined) this.insertId = result.insertId
   }
 
   get fields(): QueryResult<R>['fields'] {

@@ -144,5 +144,5 @@ export class RoutedConnection implements DatabaseConnection {
 }
 
 function toKysely<R>(result: RoutedResult<R>): QueryResult<R> {
-  return { rows: result.rows, numAffectedRows: BigInt(result.rowCount) }
+  return result.insertId === undefined ? { rows: result.rows, numAffectedRows: BigInt(result.rowCount) } : { rows: result.rows, numAffectedRows: BigInt(result.rowCount), insertId: result.insertId }
 }

@@ -245,7 +245,7 @@ const RELATION_ARGUMENT: ReadonlyMap<string, ArgumentPosition> = new Map([
     'pg_sequence_last_value', 'pg_get_serial_sequence', 'pg_get_replica_identity_index', 'pg_relation_is_updatable',
     'pg_column_is_updatable', 'pg_index_has_property', 'pg_index_column_has_property', 'pg_relation_is_publishable',
     'brin_summarize_new_values', 'brin_summarize_range', 'brin_desummarize_range', 'gin_clean_pending_list',
-    'pg_extension_config_dump', 'pgstattuple', 'pgstatindex', 'pg_prewarm',
+    'pg_extension_config_dump', 'pgstattuple', 'pgstatindex', 'pg_prewarm', 'pg_get_viewdef',
   ].map((f) => [f, FIRST] as const),
   ...['has_table_privilege', 'has_sequence_privilege', 'has_any_column_privilege', 'has_schema_privilege', 'has_function_privilege', 'has_type_privilege'].map(
     (f) => [f, afterOptionalUser(2)] as const,
@@ -768,6 +768,9 @@ class Analyzer {
       this.sessionChange ??= `session-level advisory lock ${fn}(); the pg_advisory_xact_* functions release theirs when the transaction ends`
     }
     if (fn === 'pg_notify') this.refused ??= "pg_notify() sends to a database-wide channel, which any other tenant's session may LISTEN on"
+    // The connection's last nextval() of any sequence: on a pooled connection, possibly another
+    // tenant's new id. currval('seq') names its sequence (and is guarded); RETURNING needs neither.
+    if (fn === 'lastval') this.refused ??= "lastval() returns the last id any sequence gave this pooled connection, possibly another tenant's; use INSERT ... RETURNING or currval('<sequence>')"
     if (REFUSED_FUNCTIONS.has(fn) || REFUSED_FUNCTION_PREFIX.test(fn) || (fn === 'ts_rewrite' && args.length === 2)) {
       this.unverifiable ??= `${fn}() runs SQL given as text or reaches beyond the tenant's schema`
     }

@@ -30,7 +30,7 @@ import { sharedChangeError } from './guard.js'
  *   names, row counts and running statements' text);
  * - state and files: user variables (`@x`, read or assigned: they stay on the pooled
  *   connection, where the next tenant could read them), `SELECT ... INTO`, `LOAD_FILE`, named
- *   locks (`GET_LOCK`, server-wide), `LAST_INSERT_ID(expr)`, temporary tables, and storage
+ *   locks (`GET_LOCK`, server-wide), `LAST_INSERT_ID()` in both forms, temporary tables, and storage
  *   engines or table options that reach other databases or the file system (FEDERATED,
  *   CONNECT, MERGE, SPIDER; `CONNECTION`, `UNION`, `DATA/INDEX DIRECTORY`);
  * - changes to the shared databases, which every tenant reads: DDL and TRUNCATE on a table,
@@ -123,6 +123,21 @@ const ALLOWED_OBJECTS = new Set(['table', 'view', 'index'])
 /** Statement kinds that change the connection's state (and would outlive the statement on a pooled connection). */
 const SESSION_TYPES = new Set(['use', 'set', 'transaction', 'lock', 'unlock'])
 /** Functions refused by name (lower case): files, server-wide locks, replication waits, UDFs that run programs. */
+/**
+ * The connection's last generated id (`LAST_INSERT_ID()`, `@@identity`, `@@last_insert_id`):
+ * on a pooled connection it can be the id another tenant's INSERT just took. The statement's
+ * own id is on its result (`insertId`), and MariaDB has `INSERT ... RETURNING`.
+ */
+const LAST_ID = "LAST_INSERT_ID() reads the last id this pooled connection generated, possibly for another tenant; read the INSERT result's insertId (or use INSERT ... RETURNING on MariaDB)"
+const LAST_ID_VARIABLES = new Set(['identity', 'last_insert_id'])
+
+/** `@@x`, `@@session.x`, `@@global.x` as node-sql-parser gives them: the variable's name, lower-cased. */
+function systemVariable(o: Record<string, unknown>): string {
+  const name = String(o.name ?? '').toLowerCase()
+  const members = Array.isArray(o.members) ? o.members : []
+  return (name === 'session' || name === 'global' || name === 'local') && members.length > 0 ? String(members[0]).toLowerCase() : name
+}
+
 const REFUSED_FUNCTIONS = new Map<string, string>([
   ['load_file', 'LOAD_FILE() reads server files'],
   ['get_lock', 'named locks are server-wide and held by the pooled connection'],
@@ -374,6 +389,7 @@ class Walker {
     switch (o.type) {
       case 'var':
         if (o.prefix === '@') return this.refuse('session', `user variable @${String(o.name)} stays on the pooled connection`)
+        if (o.prefix === '@@' && LAST_ID_VARIABLES.has(systemVariable(o))) return this.refuse('refused', LAST_ID)
         break
       case 'assign':
         return this.refuse('session', 'assigning a variable changes the connection\'s state')
@@ -413,6 +429,7 @@ class Walker {
     if (refused !== undefined) return this.refuse('refused', `${name.toUpperCase()}(): ${refused}`)
     const args = (o.args as { value?: unknown } | undefined)?.value
     if (name === 'last_insert_id' && Array.isArray(args) && args.length > 0) return this.refuse('session', 'LAST_INSERT_ID(expr) sets a value the pooled connection keeps')
+    if (name === 'last_insert_id') return this.refuse('refused', LAST_ID)
     if (SEQUENCE_FUNCTIONS.has(name) && Array.isArray(args)) {
       const first = args[0] as { type?: unknown; table?: unknown; column?: unknown } | undefined
       // A backquoted database comes as `{ type: 'backticks_quote_string', value }`, a bare one as a string.

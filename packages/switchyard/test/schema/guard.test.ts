@@ -127,6 +127,13 @@ describe('guard: functions that run SQL, dump relations or take object names as 
     "select pg_total_relation_size('tenant_b.orders')",
     "select nextval('tenant_b.orders_id_seq')",
     "select pg_get_serial_sequence('tenant_b.orders', 'id')",
+    // pg_get_viewdef takes a view's name as text, or an oid from any expression.
+    "select pg_get_viewdef('tenant_b.v')",
+    "select pg_get_viewdef(('tenant_b.v' collate \"C\")::regclass)",
+    "select pg_get_viewdef(regclass('tenant_b.v'), true)",
+    // The connection's last sequence value, whoever's statement took it.
+    'select lastval()',
+    'select pg_catalog.lastval() + 1',
   ])('refuses %s', (sql) => {
     expect(() => guard(sql)).toThrow(TenantIsolationError)
   })
@@ -143,6 +150,8 @@ describe('guard: functions that run SQL, dump relations or take object names as 
     'select pg_advisory_xact_lock(1)',
     "select lower('tenant_b.orders')",
     'select c.oid::regclass from pg_catalog.pg_class c',
+    "select pg_get_viewdef('tenant_a.v')",
+    "select currval('tenant_a.orders_id_seq')",
   ])('allows %s', (sql) => {
     expect(() => guard(sql)).not.toThrow()
   })
@@ -665,6 +674,21 @@ describe.skipIf(!ok)('guard and qualify against a real database', () => {
       }
       const { rows } = await one.query<{ n: number }>(`select count(*)::int as n from pg_locks where locktype = 'advisory' and pid = pg_backend_pid()`)
       expect(rows).toEqual([{ n: 0 }])
+    } finally {
+      await one.close()
+    }
+  })
+
+  it("lastval() is refused: on a pooled connection it answers another tenant's new id", async () => {
+    const one = postgres({ connectionString: db.connectionString, max: 1 }).createPool()
+    try {
+      await one.query('create sequence if not exists tenant_b.ids')
+      for (const strategy of ['qualify', 'transaction'] as const) {
+        const id = (await router.run<{ id: string }>(one, "select nextval('tenant_b.ids') as id", [], 'tenant_b', { strategy })).rows[0]!.id
+        // Unguarded, the same connection hands tenant B's id to whoever asks next.
+        expect((await one.query<{ id: string }>('select lastval() as id')).rows[0]!.id).toBe(id)
+        await expect(router.run(one, 'select lastval()', [], 'tenant_a', { strategy })).rejects.toThrow(/lastval\(\) returns the last id/)
+      }
     } finally {
       await one.close()
     }

@@ -1,3 +1,4 @@
+import type { Generated } from 'kysely'
 import mysql2 from 'mysql2/promise'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createSwitchyard, SchemaRouter, TenantIsolationError, withRouteContext, type EnginePool, type Switchyard } from '../../src/index.js'
@@ -435,6 +436,32 @@ describe.skipIf(!ok)('MySQL schema routing guard on MariaDB', () => {
         await c.query(`drop database if exists \`${copy}\``)
       }
     })
+  })
+
+  it("refuses the connection's last generated id (another tenant's, on a pooled connection); the INSERT's own id is on its result and Kysely's", async () => {
+    // Unguarded, a connection that ran tenant B's insert hands its id to the next statement.
+    const one = mysql({ connectionString: home.connectionString, max: 1 }).createPool()
+    try {
+      const leaked = await one.query(`insert into \`${B}\`.orders (tag) values ('b-new')`)
+      expect((await one.query<{ id: number }>('select last_insert_id() as id')).rows[0]!.id).toBe(Number(leaked.insertId))
+      await one.query(`delete from \`${B}\`.orders where tag = 'b-new'`)
+    } finally {
+      await one.close()
+    }
+    for (const sql of ['select last_insert_id()', 'select LAST_INSERT_ID() + 1 as next', 'select @@identity', 'select @@last_insert_id', 'select @@session.last_insert_id']) {
+      const err = await asA(() => sy.read(sql)).catch((e: unknown) => e)
+      expect(err, sql).toBeInstanceOf(TenantIsolationError)
+      expect((err as Error).message, sql).toMatch(/insertId/)
+    }
+    const inserted = await asA(() => sy.write('insert into orders (tag) values (?)', ['a-new']))
+    const [row] = (await raw.query<{ id: number }>(`select id from \`${A}\`.orders where tag = 'a-new'`)).rows
+    expect(inserted.insertId).toBe(BigInt(row!.id))
+    const k = sy.kysely<{ orders: { id: Generated<number>; tag: string } }>()
+    const viaKysely = await asA(() => k.insertInto('orders').values({ tag: 'a-kysely' }).executeTakeFirstOrThrow())
+    expect(viaKysely.insertId).toBe(inserted.insertId! + 1n)
+    // An UPDATE generates no id: none is reported, not the connection's last one.
+    expect((await asA(() => sy.write(`update orders set tag = tag where tag = 'a-new'`))).insertId).toBeUndefined()
+    await raw.query(`delete from \`${A}\`.orders where tag in ('a-new', 'a-kysely')`)
   })
 
   it('analyses each statement text once (bounded LRU), for every tenant', async () => {

@@ -50,7 +50,9 @@ function toResult<R>(rows: unknown, fields: FieldPacket[] | undefined): QueryRes
     return { rows: rows as R[], rowCount: rows.length, fields: (fields ?? []).map((f) => ({ name: f.name, type: mysqlTypeName(f.type) })) }
   }
   const header = rows as ResultSetHeader
-  return { rows: [], rowCount: header.affectedRows ?? 0, fields: [] }
+  // 0 is mysql2's "no id generated"; an id past 2^53 comes as a string with supportBigNumbers.
+  const id = header.insertId as number | string | undefined
+  return id !== undefined && id !== 0 && id !== '0' ? { rows: [], rowCount: header.affectedRows ?? 0, fields: [], insertId: BigInt(id) } : { rows: [], rowCount: header.affectedRows ?? 0, fields: [] }
 }
 
 /** MySQL/MariaDB on mysql2. "Schemas" are databases: a statement's `schema` selects one with USE, restored afterwards. */
