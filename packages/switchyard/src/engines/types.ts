@@ -51,9 +51,10 @@ export interface QueryResult<R = Row> {
   /** Column names in result order, with the engine's type name where it reports one. */
   readonly fields: readonly FieldInfo[]
   /**
-   * The auto-increment id an INSERT generated, on MySQL/MariaDB (the driver's reply to this
-   * statement, so never another session's). Under schema routing `LAST_INSERT_ID()` is refused:
-   * on a pooled connection it can be another tenant's. PostgreSQL uses `RETURNING`.
+   * The auto-increment id (rowid) an INSERT generated, on MySQL/MariaDB and SQLite: this
+   * statement's own, never another session's. Under schema routing `LAST_INSERT_ID()` and
+   * `last_insert_rowid()` are refused, as on a shared connection they can be another tenant's.
+   * PostgreSQL uses `RETURNING`.
    */
   readonly insertId?: bigint
 }

@@ -64,6 +64,24 @@ describe('schema routing on SQLite attached files', () => {
     await expect(withRouteContext({ tenant: 'a' }, () => sy.read('select * from tenant_b.orders'))).rejects.toBeInstanceOf(TenantIsolationError)
   })
 
+  it("refuses last_insert_rowid() (the shared connection's, maybe another tenant's); an INSERT's result carries its own rowid, and nothing else reports one", async () => {
+    const b = await withRouteContext({ tenant: 'b' }, () => sy.write(`insert into orders (tag) values ('b-rowid')`))
+    const [row] = (await withRouteContext({ tenant: 'b' }, () => sy.read<{ id: number }>(`select id from orders where tag = 'b-rowid'`))).rows
+    expect(b.insertId).toBe(BigInt(row!.id))
+    // Unguarded, a statement on tenant A's file runs on the connection B just used and answers B's rowid.
+    const lease = await sy.pools.acquire('default')
+    try {
+      expect((await lease.pool.query<{ id: number }>('select last_insert_rowid() as id from tenant_a.orders limit 1')).rows[0]!.id).toBe(row!.id)
+    } finally {
+      lease.release()
+    }
+    await expect(withRouteContext({ tenant: 'a' }, () => sy.read('select last_insert_rowid()'))).rejects.toThrow(/last_insert_rowid\(\) returns the last rowid/)
+    // An UPDATE, and an INSERT that inserted nothing, report no id (the connection's last would be B's).
+    expect((await withRouteContext({ tenant: 'a' }, () => sy.write(`update orders set tag = tag where tag = 'a'`))).insertId).toBeUndefined()
+    expect((await withRouteContext({ tenant: 'a' }, () => sy.write(`insert into orders (tag) values ('a') on conflict do nothing`))).insertId).toBeUndefined()
+    await withRouteContext({ tenant: 'b' }, () => sy.write(`delete from orders where tag = 'b-rowid'`))
+  })
+
   it('re-attaches tenant files when the database is opened again', async () => {
     await sy.close()
     sy = open()

@@ -100,8 +100,15 @@ function execute<R>(
     return { rows, rowCount: rows.length, fields: stmt.columns().map((c) => ({ name: c.name, ...(c.type ? { type: c.type.toLowerCase() } : {}) })) }
   }
   const info = stmt.run(...args)
+  // lastInsertRowid is the connection's, not the statement's: after an UPDATE, or an INSERT
+  // that inserted nothing, it is whatever was inserted last (another tenant's, on a shared
+  // connection). Only an INSERT or REPLACE that changed rows reports it.
+  if (info.changes > 0 && INSERTING.test(sql)) return { rows: [], rowCount: info.changes, fields: [], insertId: BigInt(info.lastInsertRowid) }
   return { rows: [], rowCount: info.changes, fields: [] }
 }
+
+/** A statement whose first word inserts (a WITH prefix may still end in UPDATE or DELETE, so it is left out). */
+const INSERTING = /^\s*(?:insert|replace)\b/i
 
 /**
  * SQLite on better-sqlite3: one synchronous connection behind the async contract. A queue
