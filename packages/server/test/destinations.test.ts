@@ -114,6 +114,34 @@ describe.skipIf(!ok)('destinations and connection details', () => {
     expect(await storeSnapshot()).toEqual(before)
   })
 
+  it('adds destinations only to a router database: not to a plain database, nor once routing is off; nothing saved', async () => {
+    const plain = await s.request('POST', '/api/database', { apiKey: s.apiKey, payload: { engine: 'postgres', name: 'Plain', details: detailsOf(db('globex')) } })
+    const plainId = plain.json<{ id: number }>().id
+    const add = (id: number, url: string, key: string) =>
+      s.request('POST', `/api/ee/database-routing/${url}?check_connection_details=true`, { apiKey: s.apiKey, payload: { router_database_id: id, [key]: [{ name: 'initech', engine: 'postgres', details: detailsOf(db('acme')) }] } })
+    try {
+      const before = await storeSnapshot()
+      for (const [url, key] of [['mirror-database', 'mirrors'], ['destination-database', 'destinations']] as const) {
+        const res = await add(plainId, url, key)
+        expect(res.statusCode).toBe(400)
+        expect(res.json().message).toBe(`Database ${plainId} is not a router database: turn database routing on first (PUT /api/ee/database-routing/router-database/${plainId} with a user_attribute).`)
+      }
+      expect(await storeSnapshot()).toEqual(before)
+      // Routing off keeps the destinations but takes no new ones; on again, it does.
+      expect((await s.request('PUT', `/api/ee/database-routing/router-database/${routerId}`, { apiKey: s.apiKey, payload: { user_attribute: null } })).statusCode).toBe(200)
+      const off = await storeSnapshot()
+      expect((await add(routerId, 'mirror-database', 'mirrors')).statusCode).toBe(400)
+      expect(await storeSnapshot()).toEqual(off)
+      expect((await s.request('PUT', `/api/ee/database-routing/router-database/${routerId}`, { apiKey: s.apiKey, payload: { user_attribute: 'tenant' } })).statusCode).toBe(200)
+      expect((await add(routerId, 'mirror-database', 'mirrors')).statusCode).toBe(200)
+      expect((await destinations()).map((d) => d.name).sort()).toEqual(['acme', 'globex', 'initech'])
+    } finally {
+      const initech = (await destinations()).find((d) => d.name === 'initech')
+      if (initech) await s.request('DELETE', `/api/database/${initech.id}`, { apiKey: s.apiKey })
+      await s.request('DELETE', `/api/database/${plainId}`, { apiKey: s.apiKey })
+    }
+  })
+
   it.each([
     ['no host', { dbname: 'x' }, /details\.host is required/],
     ['a port that is not a port', { host: '127.0.0.1', port: 'abc' }, /details\.port must be a port number/],

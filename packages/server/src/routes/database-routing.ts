@@ -34,9 +34,15 @@ const destinationList = {
  * existing destinations and each other, connections are tested (when asked) before any
  * row is written, and the rows go in one transaction.
  */
+function notRouter(id: number): string {
+  return `Database ${id} is not a router database: turn database routing on first (PUT /api/ee/database-routing/router-database/${id} with a user_attribute).`
+}
+
 async function addDestinations(ctx: ServerContext, who: Principal, routerId: number, items: readonly DestinationInput[], check: boolean): Promise<Record<string, unknown>[]> {
   const router = await loadDatabase(ctx, routerId)
   if (router.router_database_id !== null) throw badRequest('A destination database cannot have destinations of its own.')
+  // As Metabase: destinations hang off a router, and a database is one only while routing is on.
+  if (router.router_user_attribute === null) throw badRequest(notRouter(router.id))
   const names = new Set<string>()
   for (const d of items) {
     checkDestinationName(d.name)
@@ -72,6 +78,9 @@ async function addDestinations(ctx: ServerContext, who: Principal, routerId: num
     if (Object.keys(failures).length > 0) throw new HttpError(400, 'Could not connect to destination databases.', failures)
   }
   const created = await ctx.store.transaction(async (tx) => {
+    // Routing turned off (or the router deleted) since the check above: nothing is saved.
+    const { rows: still } = await tx.query<{ on: boolean }>('select router_user_attribute is not null as on from databases where id = $1 for share', [router.id])
+    if (still[0]?.on !== true) throw badRequest(notRouter(router.id))
     // Two concurrent requests can both pass the name check; the unique index decides, all or nothing.
     const out: DatabaseRow[] = []
     for (const d of items) {
