@@ -380,7 +380,12 @@ export class TenantManager {
     if (reserved !== undefined) throw new TenantSchemaExistsError(key, schema, 'reserved', reserved)
     // Another tenant's schema is a conflict, not an adoption (TenantSchemaConflictError says whose).
     await this.#meta.assertSchemaFree(key, schema)
-    if (!adopt && (await this.#containerExists(schema))) throw new TenantSchemaExistsError(key, schema, 'exists')
+    if (adopt || !(await this.#containerExists(schema))) return
+    // A concurrent provision of this key registers before it creates, so a container seen
+    // here with this key registered for it (read after seeing the container) is that
+    // provision's, not somebody's data: carry on and resume it.
+    if ((await this.#meta.tenant(key))?.schema === schema) return
+    throw new TenantSchemaExistsError(key, schema, 'exists')
   }
 
   /** Whether the schema (database, file) is there already; MySQL's information_schema compares names as the server does. */

@@ -232,6 +232,30 @@ for (const engine of engines) {
       expect((await registered(manager())).filter(([k]) => k === 'twice')).toEqual([['twice', `${prefix}_twice`]])
     })
 
+    it('a provision that finds the schema a concurrent provision of the same key just created resumes it, not refuses it as somebody else\'s', async () => {
+      // The interleaving CI once hit: B reads the registry (empty), A registers and creates the
+      // schema, then B asks whether the schema exists. B's existence check waits for A's provision.
+      let first: Promise<unknown> | undefined
+      const existence = new Proxy(pool, {
+        get(target, prop) {
+          const value: unknown = Reflect.get(target, prop, target)
+          if (prop !== 'query' && prop !== 'listSchemas') return typeof value === 'function' ? value.bind(target) : value
+          return async (...args: unknown[]) => {
+            const text = String(args[0] ?? '')
+            if (prop === 'listSchemas' || text.includes('schemata') || text.includes('pg_database')) {
+              first ??= manager({ migrations: [] }).provision('raced')
+              await first
+            }
+            return (value as (...a: unknown[]) => unknown).apply(target, args)
+          }
+        },
+      })
+      const late = await manager({ pool: existence, migrations: [] }).provision('raced')
+      expect(await first).toMatchObject({ created: true })
+      expect(late).toMatchObject({ key: 'raced', created: false })
+      expect((await registered(manager())).filter(([k]) => k === 'raced')).toEqual([['raced', `${prefix}_raced`]])
+    })
+
     it('a provision whose schema cannot be created leaves no registration behind', async () => {
       const failing = new Proxy(pool, {
         get(target, prop) {
