@@ -770,6 +770,10 @@ class Analyzer {
     if (fn === 'pg_notify') this.refused ??= "pg_notify() sends to a database-wide channel, which any other tenant's session may LISTEN on"
     // The connection's last nextval() of any sequence: on a pooled connection, possibly another
     // tenant's new id. currval('seq') names its sequence (and is guarded); RETURNING needs neither.
+    // SQLite's counters of the connection's last statement and of all of them: another tenant's activity.
+    if ((fn === 'changes' || fn === 'total_changes') && args.length === 0 && schema === undefined) {
+      this.refused ??= `${fn}() counts rows changed on this shared SQLite connection, possibly by another tenant; read the statement result's rowCount`
+    }
     if (fn === 'last_insert_rowid') this.refused ??= "last_insert_rowid() returns the last rowid this shared SQLite connection inserted, possibly another tenant's; read the INSERT result's insertId or use RETURNING"
     if (fn === 'lastval') this.refused ??= "lastval() returns the last id any sequence gave this pooled connection, possibly another tenant's; use INSERT ... RETURNING or currval('<sequence>')"
     if (REFUSED_FUNCTIONS.has(fn) || REFUSED_FUNCTION_PREFIX.test(fn) || (fn === 'ts_rewrite' && args.length === 2)) {

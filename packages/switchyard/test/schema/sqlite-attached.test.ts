@@ -76,6 +76,9 @@ describe('schema routing on SQLite attached files', () => {
       lease.release()
     }
     await expect(withRouteContext({ tenant: 'a' }, () => sy.read('select last_insert_rowid()'))).rejects.toThrow(/last_insert_rowid\(\) returns the last rowid/)
+    for (const counter of ['changes', 'total_changes']) {
+      await expect(withRouteContext({ tenant: 'a' }, () => sy.read(`select ${counter}()`))).rejects.toThrow(new RegExp(`${counter}\\(\\) counts rows changed`))
+    }
     // An UPDATE, and an INSERT that inserted nothing, report no id (the connection's last would be B's).
     expect((await withRouteContext({ tenant: 'a' }, () => sy.write(`update orders set tag = tag where tag = 'a'`))).insertId).toBeUndefined()
     expect((await withRouteContext({ tenant: 'a' }, () => sy.write(`insert into orders (tag) values ('a') on conflict do nothing`))).insertId).toBeUndefined()
