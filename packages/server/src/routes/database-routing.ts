@@ -29,15 +29,15 @@ const destinationList = {
   },
 } as const
 
+function notRouter(id: number): string {
+  return `Database ${id} is not a router database: turn database routing on first (PUT /api/ee/database-routing/router-database/${id} with a user_attribute).`
+}
+
 /**
  * Adds destinations to a router, all or nothing: names are checked against the router's
  * existing destinations and each other, connections are tested (when asked) before any
  * row is written, and the rows go in one transaction.
  */
-function notRouter(id: number): string {
-  return `Database ${id} is not a router database: turn database routing on first (PUT /api/ee/database-routing/router-database/${id} with a user_attribute).`
-}
-
 async function addDestinations(ctx: ServerContext, who: Principal, routerId: number, items: readonly DestinationInput[], check: boolean): Promise<Record<string, unknown>[]> {
   const router = await loadDatabase(ctx, routerId)
   if (router.router_database_id !== null) throw badRequest('A destination database cannot have destinations of its own.')

@@ -1,6 +1,7 @@
 import type { OperationNode } from 'kysely'
 import type { StatementKind } from '../sql/classify.js'
 import { TenantIsolationError } from '../errors.js'
+import { isLeakyCatalogRelation } from '../sql/analyze.js'
 import { CATALOG_SCHEMAS, sharedChangeError } from '../sql/guard.js'
 
 const LOCKING = new Set(['ForUpdate', 'ForNoKeyUpdate', 'ForShare', 'ForKeyShare'])
@@ -129,8 +130,9 @@ const FUNCTION_NAME = /^(?:([A-Za-z_][A-Za-z0-9_$]*)\.)?[A-Za-z_][A-Za-z0-9_$]*$
  * Refuses a tree that names a schema other than the tenant's, the shared ones and the catalogs:
  * on a table, view, type or other schemable name (joins, subqueries, CTEs and column
  * references included), as the schema a statement creates or drops, or before a function's
- * name. A function name Kysely would emit as anything but plain identifiers is refused too,
- * as a name the guard cannot read. Raw SQL (`sql` fragments) is not on the tree and not read.
+ * name. The catalogs that hold other tenants' data (pg_stats, pg_stat_*, pg_sequences, ...) are
+ * refused as the SQL guard refuses them, and a function name Kysely would emit as anything but
+ * plain identifiers is refused as a name the guard cannot read. Raw SQL (`sql` fragments) is not on the tree and not read.
  *
  * @example
  * ```ts
@@ -141,8 +143,13 @@ const FUNCTION_NAME = /^(?:([A-Za-z_][A-Za-z0-9_$]*)\.)?[A-Za-z_][A-Za-z0-9_$]*$
 export function guardTreeSchemas(root: OperationNode, tenantSchema: string, shared: ReadonlySet<string>): void {
   for (const node of descendants(root as Node)) {
     let named: unknown
-    if (node.kind === 'SchemableIdentifierNode') named = (node.schema as { name?: unknown } | undefined)?.name
-    else if (node.kind === 'CreateSchemaNode' || node.kind === 'DropSchemaNode') {
+    if (node.kind === 'SchemableIdentifierNode') {
+      named = (node.schema as { name?: unknown } | undefined)?.name
+      const relation = (node.identifier as { name?: unknown } | undefined)?.name
+      if (typeof relation === 'string' && isLeakyCatalogRelation(relation)) {
+        throw new TenantIsolationError(String(named ?? 'pg_catalog'), tenantSchema, `Statement refused under schema routing: ${relation} exposes other tenants' data (statistics values or counters, sequence values, query text, large objects or credentials).`)
+      }
+    } else if (node.kind === 'CreateSchemaNode' || node.kind === 'DropSchemaNode') {
       const schema = (node.schema as { name?: unknown } | undefined)?.name
       if (schema !== tenantSchema) {
         throw new TenantIsolationError(String(schema), tenantSchema, `Statement acts on schema '${String(schema)}' as a whole; schema routing allows that only on the tenant's own schema ('${tenantSchema}').`)

@@ -1,6 +1,7 @@
 import type { CompiledQuery, DatabaseConnection, QueryResult, TransactionSettings } from 'kysely'
 import { currentRouteContext } from '../context/route-context.js'
 import { CrossDatabaseRelationError, TenantIsolationError, UnsupportedError } from '../errors.js'
+import { CATALOG_SCHEMAS } from '../sql/guard.js'
 import type { Switchyard } from '../facade/switchyard.js'
 import type { TransactionScope } from '../facade/transaction-scope.js'
 import type { RoutedResult } from '../facade/types.js'
@@ -54,6 +55,8 @@ export class RoutedConnection implements DatabaseConnection {
     const { schemas, unqualifiedTable } = schemasOfNode(compiled.query)
     if (unqualifiedTable) return undefined
     for (const named of schemas) {
+      // The catalogs are readable, but only the SQL guard knows which of their relations leak: parse.
+      if (CATALOG_SCHEMAS.has(named)) return undefined
       if (named !== schema && !shared.has(named)) throw new TenantIsolationError(named, schema)
     }
     // This path skips the SQL guard: refuse writes into shared tables here (the plugin may not be ours).
@@ -144,5 +147,6 @@ export class RoutedConnection implements DatabaseConnection {
 }
 
 function toKysely<R>(result: RoutedResult<R>): QueryResult<R> {
-  return result.insertId === undefined ? { rows: result.rows, numAffectedRows: BigInt(result.rowCount) } : { rows: result.rows, numAffectedRows: BigInt(result.rowCount), insertId: result.insertId }
+  const out = { rows: result.rows, numAffectedRows: BigInt(result.rowCount) }
+  return result.insertId === undefined ? out : { ...out, insertId: result.insertId }
 }

@@ -190,6 +190,17 @@ const REFUSED_FUNCTIONS = new Set([
   'pg_show_all_file_settings', 'pg_drop_replication_slot', 'pg_switch_wal', 'pg_promote',
 ])
 /**
+ * Functions that read what the connection's earlier statements left behind, which on a pooled
+ * (PostgreSQL) or shared (SQLite) connection can be another tenant's: the last id generated,
+ * the rows last changed. Only their built-in, argument-less forms.
+ */
+const CONNECTION_LEFTOVERS: ReadonlyMap<string, string> = new Map([
+  ['lastval', "returns the last id any sequence gave this pooled connection, possibly another tenant's; use INSERT ... RETURNING or currval('<sequence>')"],
+  ['last_insert_rowid', "returns the last rowid this shared SQLite connection inserted, possibly another tenant's; read the INSERT result's insertId or use RETURNING"],
+  ['changes', "counts rows changed on this shared SQLite connection, possibly by another tenant; read the statement result's rowCount"],
+  ['total_changes', "counts rows changed on this shared SQLite connection, possibly by another tenant; read the statement result's rowCount"],
+])
+/**
  * Session-level advisory locks belong to the connection, not the statement: a lock taken stays
  * held by the pooled connection after it is returned (blocking whoever asks next, any tenant),
  * and an unlock may release one another tenant's statement took there. The `_xact_` variants
@@ -220,6 +231,11 @@ const LEAKY_CATALOG_RELATIONS = new Set([
  * refused pg_stat_* functions return. pg_sequences (above) shows every sequence's last value.
  */
 const LEAKY_CATALOG_PREFIX = /^pg_stat(?:io)?_/
+
+/** Whether a relation of this name, in whatever schema, holds other tenants' data (see {@link LEAKY_CATALOG_RELATIONS}). */
+export function isLeakyCatalogRelation(relname: string): boolean {
+  return LEAKY_CATALOG_RELATIONS.has(relname) || LEAKY_CATALOG_PREFIX.test(relname)
+}
 
 /** Which argument names a relation, schema, function or type as text, by argument count. */
 type ArgumentPosition = (argCount: number) => number
@@ -731,7 +747,7 @@ class Analyzer {
     const catalogSchema = typeof rv.schemaname === 'string' ? rv.schemaname : !scope.has(relname) && CATALOG_RELATIONS.has(relname) ? 'pg_catalog' : undefined
     const catalog = catalogSchema !== undefined && CATALOG_SCHEMA_NAMES.has(catalogSchema)
     if (catalog) this.catalogRead ??= `${catalogSchema}.${relname}`
-    if (LEAKY_CATALOG_RELATIONS.has(relname) || LEAKY_CATALOG_PREFIX.test(relname)) {
+    if (isLeakyCatalogRelation(relname)) {
       this.refused ??= `${relname} exposes other tenants' data (statistics values or counters, sequence values, query text, large objects or credentials)`
     }
     // A view over a catalog relation is refused outright (see statement()); CTE names are no relations.
@@ -768,14 +784,8 @@ class Analyzer {
       this.sessionChange ??= `session-level advisory lock ${fn}(); the pg_advisory_xact_* functions release theirs when the transaction ends`
     }
     if (fn === 'pg_notify') this.refused ??= "pg_notify() sends to a database-wide channel, which any other tenant's session may LISTEN on"
-    // The connection's last nextval() of any sequence: on a pooled connection, possibly another
-    // tenant's new id. currval('seq') names its sequence (and is guarded); RETURNING needs neither.
-    // SQLite's counters of the connection's last statement and of all of them: another tenant's activity.
-    if ((fn === 'changes' || fn === 'total_changes') && args.length === 0 && schema === undefined) {
-      this.refused ??= `${fn}() counts rows changed on this shared SQLite connection, possibly by another tenant; read the statement result's rowCount`
-    }
-    if (fn === 'last_insert_rowid') this.refused ??= "last_insert_rowid() returns the last rowid this shared SQLite connection inserted, possibly another tenant's; read the INSERT result's insertId or use RETURNING"
-    if (fn === 'lastval') this.refused ??= "lastval() returns the last id any sequence gave this pooled connection, possibly another tenant's; use INSERT ... RETURNING or currval('<sequence>')"
+    const leftover = CONNECTION_LEFTOVERS.get(fn)
+    if (leftover !== undefined && args.length === 0 && (schema === undefined || schema === 'pg_catalog')) this.refused ??= `${fn}() ${leftover}`
     if (REFUSED_FUNCTIONS.has(fn) || REFUSED_FUNCTION_PREFIX.test(fn) || (fn === 'ts_rewrite' && args.length === 2)) {
       this.unverifiable ??= `${fn}() runs SQL given as text or reaches beyond the tenant's schema`
     }

@@ -79,6 +79,10 @@ describe.skipIf(!ok)('tenantSchemaPlugin refuses names outside the tenant, its s
     await refused(() => k.schema.createSchema('other').execute(), /schema 'other' as a whole/)
     // A function name the guard cannot read as identifiers (Kysely emits it verbatim) is refused, not guessed at.
     await refused(() => k.selectNoFrom((eb) => eb.fn<string>('"tenant_b".secret', []).as('s')).execute(), /cannot be checked/)
+    // The catalogs are readable, but not those holding other tenants' values (statistics, sequences, activity).
+    for (const leaky of ['pg_catalog.pg_stats', 'pg_catalog.pg_stat_user_tables', 'pg_sequences'] as const) {
+      await refused(() => k.selectFrom(leaky as 'orders').selectAll().execute(), /exposes other tenants' data/)
+    }
     expect(await tenantB()).toEqual(['b'])
     expect(await schemas()).toEqual(['shared', 'tenant_a', 'tenant_b'])
   })

@@ -171,6 +171,13 @@ describe.skipIf(!ok)('changes to shared schemas through the facade and Kysely, o
     }
   })
 
+  it('Kysely: a catalog named on the tree goes to the SQL guard, which reads information_schema and refuses pg_stats (other tenants\' values)', async () => {
+    const k = sy.kysely<{ 'information_schema.tables': { table_name: string; table_schema: string }; 'pg_catalog.pg_stats': { tablename: string } }>()
+    const own = await asA(() => k.selectFrom('information_schema.tables').select('table_name').where('table_schema', '=', 'tenant_a').execute())
+    expect(own).toEqual([{ table_name: 'orders' }])
+    await refusedWith(/pg_stats exposes other tenants' data/, () => asA(() => k.selectFrom('pg_catalog.pg_stats').select('tablename').execute()))
+  })
+
   it('Kysely with sharedWrites: writes into shared tables run through the tree path; DDL stays refused', async () => {
     const k = writes.kysely<DB>()
     await asA(() => k.insertInto('countries').values({ code: 'de', name: 'Germany' }).execute())

@@ -52,7 +52,8 @@ function toResult<R>(rows: unknown, fields: FieldPacket[] | undefined): QueryRes
   const header = rows as ResultSetHeader
   // 0 is mysql2's "no id generated"; an id past 2^53 comes as a string with supportBigNumbers.
   const id = header.insertId as number | string | undefined
-  return id !== undefined && id !== 0 && id !== '0' ? { rows: [], rowCount: header.affectedRows ?? 0, fields: [], insertId: BigInt(id) } : { rows: [], rowCount: header.affectedRows ?? 0, fields: [] }
+  const result = { rows: [], rowCount: header.affectedRows ?? 0, fields: [] }
+  return id !== undefined && id !== 0 && id !== '0' ? { ...result, insertId: BigInt(id) } : result
 }
 
 /** MySQL/MariaDB on mysql2. "Schemas" are databases: a statement's `schema` selects one with USE, restored afterwards. */

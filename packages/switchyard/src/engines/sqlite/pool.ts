@@ -103,8 +103,8 @@ function execute<R>(
   // lastInsertRowid is the connection's, not the statement's: after an UPDATE, or an INSERT
   // that inserted nothing, it is whatever was inserted last (another tenant's, on a shared
   // connection). Only an INSERT or REPLACE that changed rows reports it.
-  if (info.changes > 0 && INSERTING.test(sql)) return { rows: [], rowCount: info.changes, fields: [], insertId: BigInt(info.lastInsertRowid) }
-  return { rows: [], rowCount: info.changes, fields: [] }
+  const result = { rows: [], rowCount: info.changes, fields: [] }
+  return info.changes > 0 && INSERTING.test(sql) ? { ...result, insertId: BigInt(info.lastInsertRowid) } : result
 }
 
 /** A statement whose first word inserts (a WITH prefix may still end in UPDATE or DELETE, so it is left out). */
