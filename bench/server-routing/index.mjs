@@ -1,9 +1,11 @@
 // POST /api/card/:id/query through the real HTTP server (3 destinations, a routed viewer)
 // against the same point query on a bare pg.Pool, interleaved in one run.
 // The server runs in its own process (serve.mjs), as deployed, and the load generator in another
-// (load.mjs), warmed once; this process only drives them and runs the bare pool. A third
-// variant, the HTTP floor (floor.mjs: Fastify and a pg.Pool, nothing else), splits the gap in
-// two: HTTP and a process hop (floor against bare), and Switchyard itself (server against floor).
+// (load.mjs), warmed once; this process only drives them and runs the bare pool, twice: as it
+// comes (the target's baseline) and with a prepared statement, as the server runs a question.
+// The HTTP floor (floor.mjs: Fastify and a pg.Pool with the prepared statement, nothing else)
+// splits the gap in two: HTTP and a process hop (floor against the prepared bare pool), and
+// Switchyard itself (server against floor).
 // Two loads, each run on all three variants:
 // - saturated (BENCH_CLIENTS connections, default 16), where throughput is compared and p50 is
 //   mostly queueing (Little's law: connections / throughput);
@@ -108,17 +110,21 @@ try {
   const sy = await httpVariant('switchyard server (HTTP)', server, { 'x-metabase-session': viewer })
   const fl = await httpVariant('HTTP floor (Fastify + pg.Pool)', floor, {})
   bare = new pg.Pool({ host, port, user, database: names[1], max: 10, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 30_000 })
-  const one = () => bare.query(SQL, [4242])
   /** The bare pool in this process, shaped like an HTTP variant's answer. */
-  const direct = {
-    name: 'bare pg.Pool',
+  const directVariant = (name, one) => ({
+    name,
     async run({ ms, connections: clients }) {
       const { latencies } = await runRound(one, { clients, ms, nextArg: () => 4242 })
       const sorted = Float64Array.from(latencies).sort()
       return { total: sorted.length, duration: ms / 1000, p50: percentile(sorted, 50), p99: percentile(sorted, 99), errors: 0, non2xx: 0 }
     },
-  }
-  const variants = [direct, fl, sy]
+  })
+  // The issue's baseline: pg.Pool as it comes, which parses and plans the statement on every call.
+  const direct = directVariant('bare pg.Pool', () => bare.query(SQL, [4242]))
+  // The server prepares a question's statement once per connection (as the floor does): against
+  // this baseline, which does too, the ratio shows what the server costs apart from that.
+  const prepared = directVariant('bare pg.Pool, prepared statement', () => bare.query({ name: 'point', text: SQL, values: [4242] }))
+  const variants = [direct, prepared, fl, sy]
 
   // Warm-up: pools open, plans cached, every process's JIT warm.
   for (const v of variants) await v.run({ ms: 3000, connections })
@@ -160,9 +166,10 @@ try {
       console.log(`  ${v.name}`.padEnd(44), f(r.rps, 0), f(r.p50), f(r.p99))
     }
   }
-  const [sb, sf, ss] = variants.map((v) => saturated.get(v))
+  const [sb, sp, sf, ss] = variants.map((v) => saturated.get(v))
   const added = (results) => results.get(sy).p50 - results.get(direct).p50
-  console.log(`\nserver/bare throughput ${(ss.rps / sb.rps).toFixed(3)} (target >= 0.40); floor/bare ${(sf.rps / sb.rps).toFixed(3)} (HTTP's share), server/floor ${(ss.rps / sf.rps).toFixed(3)} (Switchyard's)`)
+  console.log(`\nserver/bare throughput ${(ss.rps / sb.rps).toFixed(3)} (target >= 0.40); server/bare prepared ${(ss.rps / sp.rps).toFixed(3)}`)
+  console.log(`floor/bare prepared ${(sf.rps / sp.rps).toFixed(3)} (HTTP's share), server/floor ${(ss.rps / sf.rps).toFixed(3)} (Switchyard's)`)
   console.log(`added p50 over bare: one connection ${added(single).toFixed(3)} ms (target < 1 ms); saturated ${added(saturated).toFixed(3)} ms (queueing: ${connections} / throughput)`)
   console.log(`process CPU per request, saturated: server ${ss.cpuPerRequest.toFixed(1)} µs, floor ${sf.cpuPerRequest.toFixed(1)} µs`)
   const failed = [saturated, single].reduce((n, results) => n + [...results.values()].reduce((m, r) => m + r.failed, 0), 0)

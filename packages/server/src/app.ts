@@ -46,6 +46,12 @@ export interface ServerOptions {
   readonly logger?: boolean | LogOptions
   /** Sessions older than this stop working. Default `SWITCHYARD_SESSION_MAX_AGE_MINUTES`, else `MAX_SESSION_AGE` (Metabase's), else 20160 (14 days). */
   readonly sessionMaxAgeMinutes?: number
+  /**
+   * Statements each PostgreSQL connection keeps prepared (questions run again and again are
+   * parsed and planned once per connection). Default `SWITCHYARD_PG_STATEMENT_CACHE`, else 100;
+   * 0 turns it off, for databases behind PgBouncer in transaction mode before 1.21.
+   */
+  readonly pgStatementCache?: number
 }
 
 export type SwitchyardServer = FastifyInstance & {
@@ -63,6 +69,18 @@ function sessionMaxAge(option: number | undefined): number {
   const n = Number(raw)
   if (!Number.isInteger(n) || n < 1 || n > 2_147_483_647) {
     throw new ConfigurationError(`The session max age must be a whole number of minutes >= 1 (sessionMaxAgeMinutes / SWITCHYARD_SESSION_MAX_AGE_MINUTES), got ${JSON.stringify(raw)}`)
+  }
+  return n
+}
+
+const DEFAULT_PG_STATEMENT_CACHE = 100
+
+function pgStatementCache(option: number | undefined): number {
+  const raw = option ?? process.env.SWITCHYARD_PG_STATEMENT_CACHE
+  if (raw === undefined || raw === '') return DEFAULT_PG_STATEMENT_CACHE
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < 0 || n > 100_000) {
+    throw new ConfigurationError(`The PostgreSQL statement cache must be a whole number from 0 to 100000 (pgStatementCache / SWITCHYARD_PG_STATEMENT_CACHE), got ${JSON.stringify(raw)}`)
   }
   return n
 }
@@ -85,12 +103,13 @@ export async function buildApp(options: ServerOptions = {}): Promise<SwitchyardS
     redisUrl: options.redisUrl ?? process.env.SWITCHYARD_REDIS_URL,
     allowEmbedded: options.allowEmbedded ?? false,
     sessionMaxAgeMinutes: sessionMaxAge(options.sessionMaxAgeMinutes),
+    pgStatementCache: pgStatementCache(options.pgStatementCache),
   })
   const app = Fastify({
     logger: options.logger === false ? false : loggerOptions(options.logger === true || options.logger === undefined ? {} : options.logger),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false, allowUnionTypes: true } },
   }) as unknown as SwitchyardServer
-  const store = await MetadataStore.open(config.databaseUrl ? { databaseUrl: config.databaseUrl } : options.inMemory ? {} : { dataDir: join(config.dataDir, STORE_DIR) })
+  const store = await MetadataStore.open(config.databaseUrl ? { databaseUrl: config.databaseUrl, statementCache: config.pgStatementCache } : options.inMemory ? {} : { dataDir: join(config.dataDir, STORE_DIR) })
   let cache: ResultCache
   try {
     cache = config.redisUrl ? await createRedisCache(config.redisUrl) : createMemoryCache()
@@ -98,7 +117,7 @@ export async function buildApp(options: ServerOptions = {}): Promise<SwitchyardS
     await store.close().catch(() => {})
     throw err
   }
-  const policy = Object.freeze({ allowEmbedded: config.allowEmbedded, dataDir: config.dataDir })
+  const policy = Object.freeze({ allowEmbedded: config.allowEmbedded, dataDir: config.dataDir, pgStatementCache: config.pgStatementCache })
   const ctx: ServerContext = Object.freeze({
     store,
     pools: new DatabasePools(policy),

@@ -23,6 +23,8 @@ export interface ConnectionPolicy {
   readonly allowEmbedded: boolean
   /** Where embedded data directories live; a detail cannot point outside it. */
   readonly dataDir: string
+  /** PostgreSQL databases: statements prepared per connection (0: none). */
+  readonly pgStatementCache: number
 }
 
 export const SUPPORTED_ENGINES = ['postgres', 'mysql', 'pglite'] as const
@@ -49,7 +51,7 @@ export function engineSpecFor(engine: string, details: ConnectionDetails, policy
         max: 10,
         connectTimeoutMs: 10_000,
       }
-      return engine === 'postgres' ? postgres({ ...common, port: port(details.port, 5432) }) : mysql({ ...common, port: port(details.port, 3306) })
+      return engine === 'postgres' ? postgres({ ...common, port: port(details.port, 5432), statementCache: policy.pgStatementCache }) : mysql({ ...common, port: port(details.port, 3306) })
     }
     case 'pglite': {
       if (!policy.allowEmbedded) throw badRequest('Embedded (pglite) databases are only available in demo and embedded mode')

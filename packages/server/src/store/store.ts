@@ -32,8 +32,10 @@ export class MetadataStore implements StoreDb {
    * const store2 = await MetadataStore.open({ dataDir: './.switchyard' })
    * ```
    */
-  static async open(options: { databaseUrl?: string; dataDir?: string }): Promise<MetadataStore> {
-    const spec = options.databaseUrl ? postgres({ connectionString: options.databaseUrl, max: 10 }) : pglite(options.dataDir ? { dataDir: options.dataDir } : {})
+  static async open(options: { databaseUrl?: string; dataDir?: string; statementCache?: number }): Promise<MetadataStore> {
+    const spec = options.databaseUrl
+      ? postgres({ connectionString: options.databaseUrl, max: 10, statementCache: options.statementCache })
+      : pglite(options.dataDir ? { dataDir: options.dataDir } : {})
     const store = new MetadataStore(spec.createPool())
     await store.migrate()
     return store

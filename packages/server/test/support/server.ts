@@ -31,7 +31,7 @@ export function captureLog(): CapturedLog {
 }
 
 /** A server on an in-memory store (or `databaseUrl`), set up with an admin and an API key. */
-export async function startServer(options: Pick<ServerOptions, 'redisUrl' | 'sessionMaxAgeMinutes' | 'databaseUrl'> & { log?: CapturedLog } = {}): Promise<TestServer> {
+export async function startServer(options: Pick<ServerOptions, 'redisUrl' | 'sessionMaxAgeMinutes' | 'databaseUrl' | 'pgStatementCache'> & { log?: CapturedLog } = {}): Promise<TestServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'sy-server-'))
   const { log, ...rest } = options
   const app = await buildApp({ inMemory: true, dataDir, jwtSecret: JWT_SECRET, allowEmbedded: true, logger: log ? { level: 'info', stream: log } : false, ...rest })

@@ -3,7 +3,16 @@ import { ConfigurationError, type ConnectionError } from '../../errors.js'
 import type { EngineSpec, NetworkConnectionDetails } from '../types.js'
 import { POSTGRES_CAPABILITIES, PostgresPool } from './pool.js'
 
-export type PostgresConnectionDetails = NetworkConnectionDetails
+export interface PostgresConnectionDetails extends NetworkConnectionDetails {
+  /**
+   * Parameterised statements each connection keeps prepared, so PostgreSQL parses and plans a
+   * repeated statement once per connection rather than on every call; least recently used are
+   * deallocated beyond this. Default 100; 0 prepares nothing (for PgBouncer in transaction mode
+   * before 1.21, or without `max_prepared_statements`; a pool that finds its statements gone
+   * three times stops preparing by itself). Statements inside `transaction()` are not prepared.
+   */
+  readonly statementCache?: number
+}
 
 /**
  * A PostgreSQL database on `pg`. Nothing connects until the pool is first used.
@@ -36,6 +45,10 @@ export function postgres(details: PostgresConnectionDetails): EngineSpec {
   }
   const max = details.max ?? 10
   if (!Number.isInteger(max) || max < 1) throw new ConfigurationError(`postgres(): max must be a positive integer, got ${String(details.max)}`)
+  const statementCache = details.statementCache ?? 100
+  if (!Number.isInteger(statementCache) || statementCache < 0) {
+    throw new ConfigurationError(`postgres(): statementCache must be a whole number >= 0, got ${String(details.statementCache)}`)
+  }
   const config: pg.PoolConfig = Object.freeze({
     connectionString: details.connectionString,
     host: details.host,
@@ -57,13 +70,14 @@ export function postgres(details: PostgresConnectionDetails): EngineSpec {
     capabilities: POSTGRES_CAPABILITIES,
     description,
     maxConnections: max,
-    createPool: () => new PostgresPool(config, target),
+    createPool: () => new PostgresPool(config, target, statementCache),
   })
 }
 
 function describe(d: PostgresConnectionDetails): Record<string, unknown> {
-  if (d.connectionString) return { connectionString: redactUrl(d.connectionString), max: d.max ?? 10 }
-  return { host: d.host, port: d.port ?? 5432, database: d.database, user: d.user, ssl: Boolean(d.ssl), max: d.max ?? 10 }
+  const statementCache = d.statementCache ?? 100
+  if (d.connectionString) return { connectionString: redactUrl(d.connectionString), max: d.max ?? 10, statementCache }
+  return { host: d.host, port: d.port ?? 5432, database: d.database, user: d.user, ssl: Boolean(d.ssl), max: d.max ?? 10, statementCache }
 }
 
 function redactUrl(url: string): string {

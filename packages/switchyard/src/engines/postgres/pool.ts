@@ -17,6 +17,7 @@ import { SavepointTransaction, attachRollbackError, isolationLevelOf, quoteWith,
 import { localSearchPath } from '../../schema/search-path.js'
 import { isConnectionFailure, toConnectionError, toQueryError } from './errors.js'
 import { introspectPostgres, pgTypeName, postgresSchemas } from './introspect.js'
+import { queryConfig, StatementCache, type PgResult } from './statement-cache.js'
 
 export const POSTGRES_CAPABILITIES: EngineCapabilities = Object.freeze({
   schemas: true,
@@ -33,13 +34,6 @@ export const POSTGRES_CAPABILITIES: EngineCapabilities = Object.freeze({
 /** What pg-pool says when a caller waited in its queue for the whole connect timeout. */
 const QUEUE_TIMEOUT = 'timeout exceeded when trying to connect'
 
-/** What pg answers with, rows as objects (the default) or as arrays (`rowMode: 'array'`). */
-type PgResult = pg.QueryResultBase & { readonly rows: unknown[] }
-
-/** The query-config form pg needs for array rows; the default path keeps passing text and values as they are. */
-function arrayQuery(sql: string, params: readonly unknown[]): pg.QueryArrayConfig {
-  return { text: sql, values: params as unknown[], rowMode: 'array' }
-}
 
 /** Field descriptions are built only when asked for: most callers never read them. */
 class PgQueryResult<R> implements QueryResult<R> {
@@ -91,9 +85,12 @@ export class PostgresPool implements EnginePool {
   readonly #guarded = new WeakSet<pg.PoolClient>()
   /** Clients that finished connecting and have not been removed: the rest of totalCount is still connecting. */
   #live = 0
+  readonly #statements: StatementCache | undefined
 
-  constructor(config: pg.PoolConfig, target: string) {
+  /** `statementCache`: statements prepared per connection (see {@link StatementCache}); 0 prepares none. */
+  constructor(config: pg.PoolConfig, target: string, statementCache = 0) {
     this.#config = config
+    this.#statements = statementCache > 0 ? new StatementCache(statementCache) : undefined
     this.#pool = new pg.Pool(config)
     this.#target = target
     // An idle client that loses its server must not crash the process; the pool drops it.
@@ -113,6 +110,7 @@ export class PostgresPool implements EnginePool {
     }
     if (options?.signal) return this.#queryCancellable<R>(sql, params, options.signal, options.rowMode)
     if (this.#closing) return Promise.reject(this.#closedError())
+    if (this.#statements?.enabled && params.length > 0) return this.#queryPrepared<R>(this.#statements, sql, params, options?.rowMode)
     // The hot path, kept free of extra async frames: pg.Pool.query checks out, runs and
     // releases (destroying a broken client) by itself. Its callback form creates no promise
     // of its own, so a statement costs one promise here rather than pg's plus a then().
@@ -122,8 +120,31 @@ export class PostgresPool implements EnginePool {
         else resolve(toResult<R>(res))
       }
       // Array rows need pg's query-config form; the default keeps the plain (text, values) call.
-      if (options?.rowMode === 'array') this.#pool.query(arrayQuery(sql, params), done)
+      if (options?.rowMode === 'array') this.#pool.query(queryConfig(sql, params, 'array'), done)
       else this.#pool.query<Row>(sql, params as unknown[], done)
+    })
+  }
+
+  /**
+   * The hot path with prepared statements: the statement's name belongs to one connection, so
+   * the client is checked out here rather than inside pg.Pool.query. Callbacks throughout, as
+   * on the plain path: one promise per statement.
+   */
+  #queryPrepared<R>(statements: StatementCache, sql: string, params: readonly unknown[], rowMode: RowMode | undefined): Promise<QueryResult<R>> {
+    return new Promise<QueryResult<R>>((resolve, reject) => {
+      this.#pool.connect((err, client, release) => {
+        if (err || !client) return reject(this.#connectionError(err))
+        statements.run(this.#guard(client), sql, params, rowMode, (qerr, res) => {
+          if (!qerr) {
+            release()
+            return resolve(toResult<R>(res))
+          }
+          // As pg.Pool.query does for any error, a broken connection is destroyed, not pooled.
+          const broken = isConnectionFailure(qerr)
+          release(broken ? qerr : undefined)
+          reject(broken ? this.#connectionError(qerr) : toQueryError(qerr))
+        })
+      })
     })
   }
 
@@ -148,7 +169,7 @@ export class PostgresPool implements EnginePool {
     const client = await this.#connectOrAbort(signal)
     let broken: Error | undefined
     try {
-      return await this.#run<R>(client, sql, params, signal, rowMode)
+      return await this.#run<R>(client, sql, params, signal, rowMode, this.#statements)
     } catch (err) {
       if (isConnectionFailure((err as { cause?: unknown }).cause)) broken = err as Error
       throw err
@@ -369,7 +390,8 @@ export class PostgresPool implements EnginePool {
     return client
   }
 
-  async #run<R>(client: pg.PoolClient, sql: string, params: readonly unknown[], signal?: AbortSignal, rowMode?: RowMode): Promise<QueryResult<R>> {
+  /** `statements`: only outside an explicit transaction (see {@link StatementCache}). */
+  async #run<R>(client: pg.PoolClient, sql: string, params: readonly unknown[], signal?: AbortSignal, rowMode?: RowMode, statements?: StatementCache): Promise<QueryResult<R>> {
     throwIfAborted(signal)
     const onAbort = () => {
       // Cancel on the server from a separate connection (not a pool slot, which may all be
@@ -378,7 +400,11 @@ export class PostgresPool implements EnginePool {
     }
     signal?.addEventListener('abort', onAbort, { once: true })
     try {
-      const res: PgResult = rowMode === 'array' ? await client.query(arrayQuery(sql, params)) : await client.query<Row>(sql, params as unknown[])
+      const res: PgResult = statements
+        ? await new Promise<PgResult>((resolve, reject) => statements.run(client, sql, params, rowMode, (err, r) => (err ? reject(err) : resolve(r))))
+        : rowMode === 'array'
+          ? await client.query(queryConfig(sql, params, 'array'))
+          : await client.query<Row>(sql, params as unknown[])
       return toResult<R>(res)
     } catch (err) {
       const failure: QueryError = toQueryError(err)
