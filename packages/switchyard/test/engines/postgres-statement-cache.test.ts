@@ -35,18 +35,28 @@ describe.skipIf(!ok)('postgres: prepared statements per connection', () => {
     await db?.drop()
   })
 
-  it('a repeated parameterised statement is parsed once and run by name; with statementCache 0 it is never prepared', async () => {
+  it('a statement is prepared on its third run on a connection, and run by name after that; with statementCache 0 never', async () => {
     const pool = onePool()
-    for (const n of [1, 2, 3]) expect((await pool.query('select $1::int * 2 as n', [n])).rows).toEqual([{ n: n * 2 }])
-    expect(await preparedOn(pool)).toEqual([{ statement: 'select $1::int * 2 as n', runs: 3 }])
+    for (const n of [1, 2]) expect((await pool.query('select $1::int * 2 as n', [n])).rows).toEqual([{ n: n * 2 }])
+    // Run twice: not prepared, so a statement that does not come back costs nothing.
+    expect(await preparedOn(pool)).toEqual([])
+    for (const n of [3, 4]) expect((await pool.query('select $1::int * 2 as n', [n])).rows).toEqual([{ n: n * 2 }])
+    expect(await preparedOn(pool)).toEqual([{ statement: 'select $1::int * 2 as n', runs: 2 }])
     // Array rows and the cancellable path (a signal) share the connection's statements.
     const res = await pool.query<unknown[]>('select $1::int * 2 as n', [5], { rowMode: 'array', signal: new AbortController().signal })
     expect(res.rows).toEqual([[10]])
-    expect(await preparedOn(pool)).toEqual([{ statement: 'select $1::int * 2 as n', runs: 4 }])
+    expect(await preparedOn(pool)).toEqual([{ statement: 'select $1::int * 2 as n', runs: 3 }])
 
     const off = onePool({ statementCache: 0 })
-    for (const n of [1, 2]) await off.query('select $1::int * 2 as n', [n])
+    for (const n of [1, 2, 3, 4]) await off.query('select $1::int * 2 as n', [n])
     expect(await preparedOn(off)).toEqual([])
+  })
+
+  it('statements that do not come back within the last `statementCache` new ones are never prepared', async () => {
+    // One text per tenant schema over many tenants: preparing each would only churn the cache.
+    const pool = onePool({ statementCache: 4 })
+    for (let round = 0; round < 4; round++) for (let k = 1; k <= 6; k++) await pool.query(`select $1::int + ${k} as n`, [0])
+    expect(await preparedOn(pool)).toEqual([])
   })
 
   it('statements inside a transaction are not prepared', async () => {
@@ -60,21 +70,24 @@ describe.skipIf(!ok)('postgres: prepared statements per connection', () => {
 
   it('beyond the capacity the least recently used are deallocated, a quarter at a time', async () => {
     const pool = onePool({ statementCache: 8 })
-    const run = (k: number) => pool.query(`select $1::int + ${k} as n`, [0])
-    for (let k = 1; k <= 8; k++) await run(k)
-    await run(1) // now the most recently used
-    await run(9) // evicts the two least recently used: 2 and 3
+    const thrice = async (k: number) => {
+      for (let i = 0; i < 2; i++) await pool.query(`select $1::int + ${k} as n`, [0])
+      return pool.query(`select $1::int + ${k} as n`, [0])
+    }
+    for (let k = 1; k <= 8; k++) await thrice(k)
+    await thrice(1) // now the most recently used
+    await thrice(9) // evicts the two least recently used: 2 and 3
     const texts = (await preparedOn(pool)).map((p) => p.statement)
     expect(texts.sort()).toEqual([1, 4, 5, 6, 7, 8, 9].map((k) => `select $1::int + ${k} as n`).sort())
-    expect((await run(2)).rows).toEqual([{ n: 2 }])
+    expect((await thrice(2)).rows).toEqual([{ n: 2 }])
   })
 
   it('a statement that failed to parse holds no place: evicting it cannot strand another on the server', async () => {
     const pool = onePool({ statementCache: 8 })
-    await expect(pool.query('selec $1::int', [1])).rejects.toThrow(/syntax error/)
+    for (let i = 0; i < 3; i++) await expect(pool.query('selec $1::int', [1])).rejects.toThrow(/syntax error/)
     // Had the failed one been kept, the batch evicting it with statement 1 would fail on it
     // first and leave 1 prepared on the server, forgotten by the cache.
-    for (let k = 1; k <= 9; k++) await pool.query(`select $1::int + ${k} as n`, [0])
+    for (let k = 1; k <= 9; k++) for (let i = 0; i < 3; i++) await pool.query(`select $1::int + ${k} as n`, [0])
     const texts = (await preparedOn(pool)).map((p) => p.statement)
     expect(texts.sort()).toEqual([3, 4, 5, 6, 7, 8, 9].map((k) => `select $1::int + ${k} as n`).sort())
   })
@@ -83,12 +96,13 @@ describe.skipIf(!ok)('postgres: prepared statements per connection', () => {
     const pool = onePool()
     await pool.query('create table widened (id int primary key)')
     await pool.query('insert into widened values (1)')
-    expect((await pool.query('select * from widened where id = $1', [1])).rows).toEqual([{ id: 1 }])
+    for (let i = 0; i < 3; i++) expect((await pool.query('select * from widened where id = $1', [1])).rows).toEqual([{ id: 1 }])
+    expect(await preparedOn(pool)).toHaveLength(1)
     await pool.query(`alter table widened add column label text not null default 'x'`)
     // PostgreSQL refuses the prepared plan (cached plan must not change result type); it is
     // deallocated and the statement runs again, once, unprepared.
     expect((await pool.query('select * from widened where id = $1', [1])).rows).toEqual([{ id: 1, label: 'x' }])
-    expect((await pool.query('select * from widened where id = $1', [1])).rows).toEqual([{ id: 1, label: 'x' }])
+    for (let i = 0; i < 3; i++) expect((await pool.query('select * from widened where id = $1', [1])).rows).toEqual([{ id: 1, label: 'x' }])
     expect((await preparedOn(pool)).map((p) => p.statement)).toEqual(['select * from widened where id = $1'])
   })
 
@@ -96,12 +110,12 @@ describe.skipIf(!ok)('postgres: prepared statements per connection', () => {
     const pool = onePool()
     const sql = 'select $1::text as v'
     for (let loss = 1; loss <= 3; loss++) {
-      await pool.query(sql, ['before'])
+      for (let i = 0; i < 3; i++) await pool.query(sql, ['before'])
       expect(await preparedOn(pool)).toHaveLength(1)
       await pool.query('discard all')
       expect((await pool.query(sql, ['after'])).rows).toEqual([{ v: 'after' }])
     }
-    await pool.query(sql, ['off'])
+    for (let i = 0; i < 4; i++) await pool.query(sql, ['off'])
     expect(await preparedOn(pool)).toEqual([])
   })
 
