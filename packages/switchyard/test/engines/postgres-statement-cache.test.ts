@@ -1,7 +1,9 @@
+import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { postgres, type PostgresConnectionDetails } from '../../src/engines/postgres/index.js'
+import { StatementCache, type PgResult } from '../../src/engines/postgres/statement-cache.js'
 import type { EnginePool } from '../../src/engines/types.js'
-import { ConfigurationError } from '../../src/errors.js'
+import { ConfigurationError, QueryCancelledError } from '../../src/errors.js'
 import { createTempPgDatabase, serviceAvailable, type TempDatabase } from '../../../../test-support/services.js'
 
 const ok = await serviceAvailable('postgres')
@@ -117,6 +119,43 @@ describe.skipIf(!ok)('postgres: prepared statements per connection', () => {
     }
     for (let i = 0; i < 4; i++) await pool.query(sql, ['off'])
     expect(await preparedOn(pool)).toEqual([])
+  })
+
+  it('a value pg cannot send fails that call alone: the statement stays usable and is not counted as lost', async () => {
+    const pool = onePool()
+    const sql = 'select $1::text as v'
+    const circular: Record<string, unknown> = {}
+    circular.self = circular
+    // pg closes the prepared statement on the server when it cannot bind a value; had the cache
+    // kept the name, the next run would find it gone, and three such losses turn preparing off.
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 3; i++) await pool.query(sql, ['ok'])
+      await expect(pool.query(sql, [circular])).rejects.toThrow(/circular/i)
+      expect((await pool.query(sql, ['after'])).rows).toEqual([{ v: 'after' }])
+    }
+    for (let i = 0; i < 3; i++) await pool.query(sql, ['again'])
+    expect((await preparedOn(pool)).map((p) => p.statement)).toEqual([sql])
+  })
+
+  it('a signal that fires while an eviction is deallocating stops the statement before it is sent', async () => {
+    const client = new pg.Client({ connectionString: db.connectionString })
+    await client.connect()
+    try {
+      await client.query('create table landed (n int)')
+      const cache = new StatementCache(1)
+      const run = (sql: string, params: unknown[], signal?: AbortSignal) =>
+        new Promise<PgResult>((resolve, reject) => cache.run(client, sql, params, undefined, (err, res) => (err ? reject(err) : resolve(res!)), signal))
+      for (let i = 0; i < 3; i++) await run('select $1::int as n', [i]) // prepared: the cache is full
+      for (let i = 0; i < 2; i++) await run('insert into landed values ($1)', [i])
+      // Its third run prepares it, so the select is deallocated first; the signal fires meanwhile.
+      const aborter = new AbortController()
+      const third = run('insert into landed values ($1)', [2], aborter.signal)
+      aborter.abort()
+      await expect(third).rejects.toBeInstanceOf(QueryCancelledError)
+      expect((await client.query('select count(*)::int as n from landed')).rows).toEqual([{ n: 2 }])
+    } finally {
+      await client.end()
+    }
   })
 
   it('many statements over several connections, past the capacity of each: every answer is its own', async () => {

@@ -134,10 +134,15 @@ export class PostgresPool implements EnginePool {
     return new Promise<QueryResult<R>>((resolve, reject) => {
       this.#pool.connect((err, client, release) => {
         if (err || !client) return reject(this.#connectionError(err))
+        let settled = false
         statements.run(this.#guard(client), sql, params, rowMode, (qerr, res) => {
+          // pg calls back twice when it cannot send a value: with the error, then with an empty
+          // result once the server is ready again. The client was released at the first.
+          if (settled) return
+          settled = true
           if (!qerr) {
             release()
-            return resolve(toResult<R>(res))
+            return resolve(toResult<R>(res!))
           }
           // As pg.Pool.query does for any error, a broken connection is destroyed, not pooled.
           const broken = isConnectionFailure(qerr)
@@ -401,12 +406,14 @@ export class PostgresPool implements EnginePool {
     signal?.addEventListener('abort', onAbort, { once: true })
     try {
       const res: PgResult = statements
-        ? await new Promise<PgResult>((resolve, reject) => statements.run(client, sql, params, rowMode, (err, r) => (err ? reject(err) : resolve(r))))
+        ? await new Promise<PgResult>((resolve, reject) => statements.run(client, sql, params, rowMode, (err, r) => (err ? reject(err) : resolve(r!)), signal))
         : rowMode === 'array'
           ? await client.query(queryConfig(sql, params, 'array'))
           : await client.query<Row>(sql, params as unknown[])
       return toResult<R>(res)
     } catch (err) {
+      // Housekeeping ran first and the signal fired meanwhile: the statement never went.
+      if (err instanceof QueryCancelledError) throw err
       const failure: QueryError = toQueryError(err)
       // 57014 query_canceled: ours, since the signal fired (a server-side statement_timeout is not).
       if (signal?.aborted && failure.sqlState === '57014') throw new QueryCancelledError('The statement was cancelled on the server by its AbortSignal', { cause: err })

@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto'
 import type pg from 'pg'
 import type { RowMode } from '../types.js'
+import { throwIfAborted } from '../shared/transaction.js'
 
 /** What pg answers with, rows as objects (the default) or as arrays (`rowMode: 'array'`). */
 export type PgResult = pg.QueryResultBase & { readonly rows: unknown[] }
 
-export type PgDone = (err: Error | undefined, res: PgResult) => void
+/** pg's callback: an error, or (whenever there is none) the result. */
+export type PgDone = (err: Error | undefined, res?: PgResult) => void
 
 /** pg's record of the statements a connection has parsed, by name; not in its types. */
 interface ParsedStatements {
@@ -119,7 +121,12 @@ export class StatementCache {
     return this.#losses < LOSSES_BEFORE_OFF
   }
 
-  run(client: pg.ClientBase, sql: string, params: readonly unknown[], rowMode: RowMode | undefined, done: PgDone): void {
+  /**
+   * `signal`: a caller that may give up. Housekeeping (`DEALLOCATE`) can run first on the
+   * connection, and a cancel landing on that instead of the statement must not let the
+   * statement run anyway: it is checked again before the statement goes.
+   */
+  run(client: pg.ClientBase, sql: string, params: readonly unknown[], rowMode: RowMode | undefined, done: PgDone, signal?: AbortSignal): void {
     if (params.length === 0 || !this.enabled) return unprepared(client, sql, params, rowMode, done)
     let mine = this.#byClient.get(client)
     if (mine === undefined) {
@@ -147,7 +154,7 @@ export class StatementCache {
     }
     statements.set(sql, statement)
     const { name } = statement
-    const onDone = (err: Error | undefined, res: PgResult) => {
+    const onDone = (err: Error | undefined, res?: PgResult) => {
       if (err === undefined || err === null) return done(undefined, res)
       const { code, routine } = err as { code?: string; routine?: string }
       let first: string
@@ -157,16 +164,24 @@ export class StatementCache {
         this.#losses++
         first = this.#forgetAll(client)
       } else {
-        // A statement that failed to parse (a syntax error) is not on the server: nothing to deallocate later.
-        if ((client as unknown as ParsedStatements).connection?.parsedStatements?.[name] === undefined) statements.delete(sql)
+        if (typeof code !== 'string') {
+          // Raised by pg itself, not the server: a value it cannot send (bind), after which pg
+          // closes the statement on the server. Forgotten here too, or its next run would find
+          // it gone and count a loss against the pool.
+          statements.delete(sql)
+          this.#unparsed(client, [name])
+        } else if ((client as unknown as ParsedStatements).connection?.parsedStatements?.[name] === undefined) {
+          // It failed to parse (a syntax error), so it is not on the server: nothing to deallocate later.
+          statements.delete(sql)
+        }
         return done(err, res)
       }
-      this.#after(client, first, () => unprepared(client, sql, params, rowMode, done))
+      this.#after(client, first, done, signal, () => unprepared(client, sql, params, rowMode, done))
     }
     const config = statement.config(rowMode)
     const pgClient = client as unknown as QueryWithValues
     if (evicting === undefined) pgClient.query(config, params as unknown[], onDone)
-    else this.#after(client, evicting, () => pgClient.query(config, params as unknown[], onDone))
+    else this.#after(client, evicting, done, signal, () => pgClient.query(config, params as unknown[], onDone))
   }
 
   /** The least recently used quarter: forgotten here, and the `DEALLOCATE`s that drop them on the server. */
@@ -196,9 +211,16 @@ export class StatementCache {
    * the client at once (pg 9 drops that queue). Its failure is nobody's concern: a statement the
    * server no longer has needs no deallocating, and a broken connection fails `next` too.
    */
-  #after(client: pg.ClientBase, sql: string, next: () => void): void {
+  #after(client: pg.ClientBase, sql: string, done: PgDone, signal: AbortSignal | undefined, next: () => void): void {
     if (sql === '') return next()
-    client.query(sql, () => next())
+    client.query(sql, () => {
+      try {
+        throwIfAborted(signal)
+      } catch (err) {
+        return done(err as Error)
+      }
+      next()
+    })
   }
 
   /** Whatever is left on the server goes too, so no name pg forgets is one the server still holds. */
