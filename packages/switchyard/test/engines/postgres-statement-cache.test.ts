@@ -4,7 +4,8 @@ import { postgres, type PostgresConnectionDetails } from '../../src/engines/post
 import { StatementCache, type PgResult } from '../../src/engines/postgres/statement-cache.js'
 import type { EnginePool } from '../../src/engines/types.js'
 import { ConfigurationError, QueryCancelledError } from '../../src/errors.js'
-import { createTempPgDatabase, serviceAvailable, type TempDatabase } from '../../../../test-support/services.js'
+import { ensureParser } from '../../src/sql/parser.js'
+import { createTempPgDatabase, pgAdmin, serviceAvailable, type TempDatabase } from '../../../../test-support/services.js'
 
 const ok = await serviceAvailable('postgres')
 
@@ -31,6 +32,8 @@ describe.skipIf(!ok)('postgres: prepared statements per connection', () => {
 
   beforeAll(async () => {
     db = await createTempPgDatabase()
+    // Statements are prepared only once the parser has read their parameters (it loads in the background).
+    await ensureParser()
   })
   afterAll(async () => {
     await Promise.all(pools.map((p) => p.close()))
@@ -59,6 +62,23 @@ describe.skipIf(!ok)('postgres: prepared statements per connection', () => {
     const pool = onePool({ statementCache: 4 })
     for (let round = 0; round < 4; round++) for (let k = 1; k <= 6; k++) await pool.query(`select $1::int + ${k} as n`, [0])
     expect(await preparedOn(pool)).toEqual([])
+  })
+
+  it('a parameter without a cast is never prepared: its type would outlive a change of the schema', async () => {
+    const pool = onePool()
+    await pool.query('create table padded (code char(5))')
+    await pool.query(`insert into padded values ('ab')`)
+    const untyped = `select '[' || code || ']' as code from padded where code = $1`
+    for (let i = 0; i < 4; i++) expect((await pool.query(untyped, ['ab'])).rows).toEqual([{ code: '[ab]' }])
+    expect(await preparedOn(pool)).toEqual([])
+    await pool.query('alter table padded alter column code type text')
+    await pool.query(`insert into padded values ('ab ')`)
+    // Prepared, $1 would have stayed char(5) and matched the other row, '[ab]' (checked by hand
+    // with PREPARE/EXECUTE): the same statement text, a different answer.
+    expect((await pool.query(untyped, ['ab '])).rows).toEqual([{ code: '[ab ]' }])
+    const typed = `select '[' || code || ']' as code from padded where code = $1::text`
+    for (let i = 0; i < 4; i++) expect((await pool.query(typed, ['ab '])).rows).toEqual([{ code: '[ab ]' }])
+    expect((await preparedOn(pool)).map((p) => p.statement)).toEqual([typed])
   })
 
   it('statements inside a transaction are not prepared', async () => {
@@ -98,14 +118,14 @@ describe.skipIf(!ok)('postgres: prepared statements per connection', () => {
     const pool = onePool()
     await pool.query('create table widened (id int primary key)')
     await pool.query('insert into widened values (1)')
-    for (let i = 0; i < 3; i++) expect((await pool.query('select * from widened where id = $1', [1])).rows).toEqual([{ id: 1 }])
+    for (let i = 0; i < 3; i++) expect((await pool.query('select * from widened where id = $1::int', [1])).rows).toEqual([{ id: 1 }])
     expect(await preparedOn(pool)).toHaveLength(1)
     await pool.query(`alter table widened add column label text not null default 'x'`)
     // PostgreSQL refuses the prepared plan (cached plan must not change result type); it is
     // deallocated and the statement runs again, once, unprepared.
-    expect((await pool.query('select * from widened where id = $1', [1])).rows).toEqual([{ id: 1, label: 'x' }])
-    for (let i = 0; i < 3; i++) expect((await pool.query('select * from widened where id = $1', [1])).rows).toEqual([{ id: 1, label: 'x' }])
-    expect((await preparedOn(pool)).map((p) => p.statement)).toEqual(['select * from widened where id = $1'])
+    expect((await pool.query('select * from widened where id = $1::int', [1])).rows).toEqual([{ id: 1, label: 'x' }])
+    for (let i = 0; i < 3; i++) expect((await pool.query('select * from widened where id = $1::int', [1])).rows).toEqual([{ id: 1, label: 'x' }])
+    expect((await preparedOn(pool)).map((p) => p.statement)).toEqual(['select * from widened where id = $1::int'])
   })
 
   it('statements lost to DISCARD ALL are run again; a pool that keeps losing them stops preparing', async () => {
@@ -146,16 +166,60 @@ describe.skipIf(!ok)('postgres: prepared statements per connection', () => {
       const run = (sql: string, params: unknown[], signal?: AbortSignal) =>
         new Promise<PgResult>((resolve, reject) => cache.run(client, sql, params, undefined, (err, res) => (err ? reject(err) : resolve(res!)), signal))
       for (let i = 0; i < 3; i++) await run('select $1::int as n', [i]) // prepared: the cache is full
-      for (let i = 0; i < 2; i++) await run('insert into landed values ($1)', [i])
+      for (let i = 0; i < 2; i++) await run('insert into landed values ($1::int)', [i])
       // Its third run prepares it, so the select is deallocated first; the signal fires meanwhile.
       const aborter = new AbortController()
-      const third = run('insert into landed values ($1)', [2], aborter.signal)
+      const third = run('insert into landed values ($1::int)', [2], aborter.signal)
       aborter.abort()
       await expect(third).rejects.toBeInstanceOf(QueryCancelledError)
       expect((await client.query('select count(*)::int as n from landed')).rows).toEqual([{ n: 2 }])
     } finally {
       await client.end()
     }
+  })
+
+  it('an eviction whose DEALLOCATE finds a name already gone starts the connection over: nothing is left prepared unknown', async () => {
+    const pool = onePool({ statementCache: 8 })
+    const thrice = async (k: number) => {
+      for (let i = 0; i < 2; i++) await pool.query(`select $1::int + ${k} as n`, [0])
+      return pool.query(`select $1::int + ${k} as n`, [0])
+    }
+    for (let k = 1; k <= 8; k++) await thrice(k)
+    // Somebody drops the oldest by name; the next eviction (of 1 and 2) fails on it and stops.
+    const { rows } = await pool.query<{ name: string }>(`select name from pg_prepared_statements where statement = 'select $1::int + 1 as n'`)
+    await pool.query(`deallocate "${rows[0]!.name}"`)
+    expect((await thrice(9)).rows).toEqual([{ n: 9 }])
+    // Had the cache believed 2 gone, it would still be on the server, tracked by nobody.
+    expect(await preparedOn(pool)).toEqual([])
+    expect((await thrice(10)).rows).toEqual([{ n: 10 }])
+    expect((await preparedOn(pool)).map((p) => p.statement)).toEqual(['select $1::int + 10 as n'])
+  })
+
+  it('a 26000 raised by the statement itself is its error, not a lost prepared statement: it is not run again', async () => {
+    const pool = onePool()
+    await pool.query('create sequence calls')
+    await pool.query(`create function fails_with_26000(n int) returns int language plpgsql as $$ begin perform nextval('calls'); raise sqlstate '26000' using message = 'raised by the function'; end $$`)
+    for (let i = 0; i < 5; i++) await expect(pool.query('select fails_with_26000($1::int)', [i])).rejects.toThrow(/raised by the function/)
+    expect((await pool.query(`select last_value::int as n from calls`)).rows).toEqual([{ n: 5 }])
+    expect((await preparedOn(pool)).map((p) => p.statement)).toEqual(['select fails_with_26000($1::int)'])
+  })
+
+  it('a connection whose backend was terminated mid-statement is not handed to the next caller', async () => {
+    const pool = onePool()
+    const { rows } = await pool.query<{ pid: number }>('select pg_backend_pid() as pid')
+    // Settled into a value at once: it fails while the test is still terminating its backend.
+    const running = pool.query('select pg_sleep(5), $1::int', [1]).then(() => undefined, (err: unknown) => err)
+    const queued = pool.query<{ n: number }>('select $1::int as n', [7])
+    await pgAdmin(async (c) => {
+      for (let i = 0; i < 100; i++) {
+        const active = await c.query(`select 1 from pg_stat_activity where pid = $1 and query like 'select pg_sleep%'`, [rows[0]!.pid])
+        if (active.rowCount) break
+        await new Promise((r) => setTimeout(r, 20))
+      }
+      await c.query('select pg_terminate_backend($1)', [rows[0]!.pid])
+    })
+    expect(String(await running)).toMatch(/terminat/)
+    expect((await queued).rows).toEqual([{ n: 7 }])
   })
 
   it('many statements over several connections, past the capacity of each: every answer is its own', async () => {

@@ -35,6 +35,16 @@ export function isConnectionFailure(err: unknown): boolean {
   return NETWORK_CODES.has(e.code) || e.code.startsWith('28') || e.code === '3D000'
 }
 
+/**
+ * A statement failed and its connection is fine: PostgreSQL's ERROR severity. A FATAL or PANIC
+ * (an administrator's pg_terminate_backend, a server shutting down) ends the session, and an
+ * error pg raised itself (a value it could not send) leaves messages in flight: either way the
+ * connection must not serve another caller.
+ */
+export function isStatementError(err: unknown): boolean {
+  return (err as { severity?: unknown } | undefined)?.severity === 'ERROR'
+}
+
 /** Maps a statement failure; unique violations get their own type so `getOrCreate` can retry. */
 export function toQueryError(err: unknown): QueryError {
   const e = (err ?? {}) as PgLikeError

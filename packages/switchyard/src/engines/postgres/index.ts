@@ -6,8 +6,9 @@ import { POSTGRES_CAPABILITIES, PostgresPool } from './pool.js'
 export interface PostgresConnectionDetails extends NetworkConnectionDetails {
   /**
    * Parameterised statements each connection keeps prepared, so PostgreSQL parses and plans a
-   * repeated statement once per connection rather than on every call (a statement is prepared
-   * on its third run on a connection); least recently used are deallocated beyond this. Default 100; 0 prepares nothing (for PgBouncer in transaction mode
+   * repeated statement once per connection rather than on every call (a statement whose every
+   * parameter is cast, `$1::int`, is prepared on its third run on a connection); least recently
+   * used are deallocated beyond this. Default 100; 0 prepares nothing (for PgBouncer in transaction mode
    * before 1.21, or without `max_prepared_statements`; a pool that finds its statements gone
    * three times stops preparing by itself). Statements inside `transaction()` are not prepared.
    */

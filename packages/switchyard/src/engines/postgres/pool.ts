@@ -15,7 +15,7 @@ import type {
 } from '../types.js'
 import { SavepointTransaction, attachRollbackError, isolationLevelOf, quoteWith, throwIfAborted } from '../shared/transaction.js'
 import { localSearchPath } from '../../schema/search-path.js'
-import { isConnectionFailure, toConnectionError, toQueryError } from './errors.js'
+import { isConnectionFailure, isStatementError, toConnectionError, toQueryError } from './errors.js'
 import { introspectPostgres, pgTypeName, postgresSchemas } from './introspect.js'
 import { queryConfig, StatementCache, type PgResult } from './statement-cache.js'
 
@@ -144,10 +144,10 @@ export class PostgresPool implements EnginePool {
             release()
             return resolve(toResult<R>(res!))
           }
-          // As pg.Pool.query does for any error, a broken connection is destroyed, not pooled.
-          const broken = isConnectionFailure(qerr)
-          release(broken ? qerr : undefined)
-          reject(broken ? this.#connectionError(qerr) : toQueryError(qerr))
+          // Pooled again only after a plain statement error; anything else may have ended the
+          // session or left it mid-message (pg.Pool.query destroys the client on every error).
+          release(isStatementError(qerr) ? undefined : qerr)
+          reject(isConnectionFailure(qerr) ? this.#connectionError(qerr) : toQueryError(qerr))
         })
       })
     })
@@ -176,7 +176,9 @@ export class PostgresPool implements EnginePool {
     try {
       return await this.#run<R>(client, sql, params, signal, rowMode, this.#statements)
     } catch (err) {
-      if (isConnectionFailure((err as { cause?: unknown }).cause)) broken = err as Error
+      // Kept after a plain statement error or a cancellation (on the server, or before the
+      // statement was sent); see isStatementError for the rest.
+      if (!(err instanceof QueryCancelledError) && !isStatementError((err as { cause?: unknown }).cause)) broken = err as Error
       throw err
     } finally {
       await this.#release(client, broken)

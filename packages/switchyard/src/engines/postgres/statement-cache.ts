@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type pg from 'pg'
 import type { RowMode } from '../types.js'
 import { throwIfAborted } from '../shared/transaction.js'
+import { ensureParser, parsePostgres, parserReady, walk } from '../../sql/parser.js'
 
 /** What pg answers with, rows as objects (the default) or as arrays (`rowMode: 'array'`). */
 export type PgResult = pg.QueryResultBase & { readonly rows: unknown[] }
@@ -54,6 +55,33 @@ interface ClientStatements {
   readonly seen: Map<string, number>
 }
 
+/** In `seen`: a statement counted to its third run whose parameters are not all cast: never prepared. */
+const NEVER = -1
+
+/**
+ * Whether every parameter of `sql` carries a cast (`$1::int`, `cast($1 as date)`). PostgreSQL
+ * fixes a prepared statement's parameter types when it is prepared, and re-plans it later with
+ * those types: an untyped `$1` compared with a column takes the column's type then, and keeps
+ * it after `ALTER COLUMN ... TYPE` (an error from then on, or silently different rows: a `char`
+ * column made `text` stops matching padded values) or a changed search path. A cast parameter
+ * has its type whatever the schema, so running it prepared or not means the same. Read with
+ * PostgreSQL's own parser; until that has loaded, nothing is prepared.
+ */
+function typedParameters(sql: string): boolean {
+  if (!parserReady()) return false
+  let params = 0
+  let cast = 0
+  try {
+    walk(parsePostgres(sql), (type, node) => {
+      if (type === 'ParamRef') params++
+      else if (type === 'TypeCast' && (node.arg as Record<string, unknown> | undefined)?.ParamRef !== undefined) cast++
+    })
+  } catch {
+    return false
+  }
+  return params > 0 && cast === params
+}
+
 /** A statement is prepared on its third run on a connection (pgJDBC's prepareThreshold and Npgsql's auto-prepare count uses too). */
 const RUNS_BEFORE_PREPARE = 3
 
@@ -87,6 +115,8 @@ const LOSSES_BEFORE_OFF = 3
  *   (bench/schema-routing, the engine pool against a bare pg.Pool): 0.76 of its throughput
  *   when every statement was prepared on its first run, 0.88 on its second, 0.99 on its third.
  *
+ * - Only statements whose every parameter carries a cast (`$1::int`; see {@link typedParameters}
+ *   for why): prepared or not, they mean the same whatever happens to the schema.
  * - Only statements with parameters, outside explicit transactions: a statement without any may
  *   be several (the simple protocol allows that, a prepared statement does not), and one that
  *   needs the retries below cannot be retried inside a transaction it has aborted.
@@ -95,7 +125,7 @@ const LOSSES_BEFORE_OFF = 3
  *   extra round trip per `capacity / 4` statements, not one each.
  * - A statement whose result columns changed under it (`cached plan must not change result
  *   type`, after `ALTER TABLE` under a `select *`) is deallocated and run again unprepared;
- *   PostgreSQL re-plans by itself for everything else (a new index, a changed search path).
+ *   PostgreSQL re-plans by itself for the rest (a new index, a changed search path).
  * - A connection that lost its statements (`prepared statement ... does not exist`, or
  *   `already exists`) runs the statement unprepared and starts over; after
  *   {@link LOSSES_BEFORE_OFF} losses the pool stops preparing: a pooler in transaction mode
@@ -115,7 +145,10 @@ export class StatementCache {
   #next = 0
   #losses = 0
 
-  constructor(readonly capacity: number) {}
+  constructor(readonly capacity: number) {
+    // Loaded in the background: statements run unprepared until it is there (see typedParameters).
+    void ensureParser().catch(() => {})
+  }
 
   get enabled(): boolean {
     return this.#losses < LOSSES_BEFORE_OFF
@@ -140,11 +173,12 @@ export class StatementCache {
       // Map order is insertion order: moving a hit to the end keeps the least recently used first.
       statements.delete(sql)
     } else {
-      const runs = (mine.seen.get(sql) ?? 0) + 1
-      if (runs < RUNS_BEFORE_PREPARE) {
-        // Not yet: counted, and forgotten once `capacity` newer statements have come (see the class comment).
-        if (runs === 1 && mine.seen.size >= this.capacity) mine.seen.delete(mine.seen.keys().next().value!)
-        mine.seen.set(sql, runs)
+      const counted = mine.seen.get(sql) ?? 0
+      const runs = counted === NEVER ? NEVER : counted + 1
+      if (runs === NEVER || runs < RUNS_BEFORE_PREPARE || !typedParameters(sql)) {
+        // Not (yet): counted, and forgotten once `capacity` newer statements have come (see the class comment).
+        if (counted === 0 && mine.seen.size >= this.capacity) mine.seen.delete(mine.seen.keys().next().value!)
+        mine.seen.set(sql, runs >= RUNS_BEFORE_PREPARE && parserReady() ? NEVER : runs)
         return unprepared(client, sql, params, rowMode, done)
       }
       mine.seen.delete(sql)
@@ -160,7 +194,7 @@ export class StatementCache {
       let first: string
       if (code === '0A000' && routine === 'RevalidateCachedQuery') {
         first = this.#forget(client, statements, [sql])
-      } else if (code === '26000' || code === '42P05') {
+      } else if ((code === '26000' && routine === 'FetchPreparedStatement') || (code === '42P05' && routine === 'StorePreparedStatement')) {
         this.#losses++
         first = this.#forgetAll(client)
       } else {
@@ -180,8 +214,14 @@ export class StatementCache {
     }
     const config = statement.config(rowMode)
     const pgClient = client as unknown as QueryWithValues
-    if (evicting === undefined) pgClient.query(config, params as unknown[], onDone)
-    else this.#after(client, evicting, done, signal, () => pgClient.query(config, params as unknown[], onDone))
+    if (evicting === undefined) return pgClient.query(config, params as unknown[], onDone)
+    this.#after(client, evicting, done, signal, (failed) => {
+      if (!failed) return pgClient.query(config, params as unknown[], onDone)
+      // A name in the batch was already gone (somebody's DEALLOCATE or DISCARD ALL), and the
+      // batch stopped there: what this connection holds is no longer known. Start it over.
+      this.#losses++
+      this.#after(client, this.#forgetAll(client), done, signal, () => unprepared(client, sql, params, rowMode, done))
+    })
   }
 
   /** The least recently used quarter: forgotten here, and the `DEALLOCATE`s that drop them on the server. */
@@ -208,18 +248,18 @@ export class StatementCache {
 
   /**
    * Runs `sql` (housekeeping, one simple-protocol message) and then `next`, never both queued on
-   * the client at once (pg 9 drops that queue). Its failure is nobody's concern: a statement the
-   * server no longer has needs no deallocating, and a broken connection fails `next` too.
+   * the client at once (pg 9 drops that queue); `next` learns whether it failed. A broken
+   * connection fails `next` too.
    */
-  #after(client: pg.ClientBase, sql: string, done: PgDone, signal: AbortSignal | undefined, next: () => void): void {
-    if (sql === '') return next()
-    client.query(sql, () => {
+  #after(client: pg.ClientBase, sql: string, done: PgDone, signal: AbortSignal | undefined, next: (failed: boolean) => void): void {
+    if (sql === '') return next(false)
+    client.query(sql, (err: Error | undefined) => {
       try {
         throwIfAborted(signal)
-      } catch (err) {
-        return done(err as Error)
+      } catch (aborted) {
+        return done(aborted as Error)
       }
-      next()
+      next(Boolean(err))
     })
   }
 
