@@ -20,6 +20,12 @@ async function preparedOn(pool: EnginePool): Promise<Prepared[]> {
   return rows
 }
 
+/** Runs `select $1::int + k` three times, the run that prepares it: its last answer. */
+async function thrice(pool: EnginePool, k: number) {
+  for (let i = 0; i < 2; i++) await pool.query(`select $1::int + ${k} as n`, [0])
+  return pool.query(`select $1::int + ${k} as n`, [0])
+}
+
 describe.skipIf(!ok)('postgres: prepared statements per connection', () => {
   let db: TempDatabase
   const pools: EnginePool[] = []
@@ -92,16 +98,12 @@ describe.skipIf(!ok)('postgres: prepared statements per connection', () => {
 
   it('beyond the capacity the least recently used are deallocated, a quarter at a time', async () => {
     const pool = onePool({ statementCache: 8 })
-    const thrice = async (k: number) => {
-      for (let i = 0; i < 2; i++) await pool.query(`select $1::int + ${k} as n`, [0])
-      return pool.query(`select $1::int + ${k} as n`, [0])
-    }
-    for (let k = 1; k <= 8; k++) await thrice(k)
-    await thrice(1) // now the most recently used
-    await thrice(9) // evicts the two least recently used: 2 and 3
+    for (let k = 1; k <= 8; k++) await thrice(pool, k)
+    await thrice(pool, 1) // now the most recently used
+    await thrice(pool, 9) // evicts the two least recently used: 2 and 3
     const texts = (await preparedOn(pool)).map((p) => p.statement)
     expect(texts.sort()).toEqual([1, 4, 5, 6, 7, 8, 9].map((k) => `select $1::int + ${k} as n`).sort())
-    expect((await thrice(2)).rows).toEqual([{ n: 2 }])
+    expect((await thrice(pool, 2)).rows).toEqual([{ n: 2 }])
   })
 
   it('a statement that failed to parse holds no place: evicting it cannot strand another on the server', async () => {
@@ -109,7 +111,7 @@ describe.skipIf(!ok)('postgres: prepared statements per connection', () => {
     for (let i = 0; i < 3; i++) await expect(pool.query('selec $1::int', [1])).rejects.toThrow(/syntax error/)
     // Had the failed one been kept, the batch evicting it with statement 1 would fail on it
     // first and leave 1 prepared on the server, forgotten by the cache.
-    for (let k = 1; k <= 9; k++) for (let i = 0; i < 3; i++) await pool.query(`select $1::int + ${k} as n`, [0])
+    for (let k = 1; k <= 9; k++) await thrice(pool, k)
     const texts = (await preparedOn(pool)).map((p) => p.statement)
     expect(texts.sort()).toEqual([3, 4, 5, 6, 7, 8, 9].map((k) => `select $1::int + ${k} as n`).sort())
   })
@@ -180,18 +182,14 @@ describe.skipIf(!ok)('postgres: prepared statements per connection', () => {
 
   it('an eviction whose DEALLOCATE finds a name already gone starts the connection over: nothing is left prepared unknown', async () => {
     const pool = onePool({ statementCache: 8 })
-    const thrice = async (k: number) => {
-      for (let i = 0; i < 2; i++) await pool.query(`select $1::int + ${k} as n`, [0])
-      return pool.query(`select $1::int + ${k} as n`, [0])
-    }
-    for (let k = 1; k <= 8; k++) await thrice(k)
+    for (let k = 1; k <= 8; k++) await thrice(pool, k)
     // Somebody drops the oldest by name; the next eviction (of 1 and 2) fails on it and stops.
     const { rows } = await pool.query<{ name: string }>(`select name from pg_prepared_statements where statement = 'select $1::int + 1 as n'`)
     await pool.query(`deallocate "${rows[0]!.name}"`)
-    expect((await thrice(9)).rows).toEqual([{ n: 9 }])
+    expect((await thrice(pool, 9)).rows).toEqual([{ n: 9 }])
     // Had the cache believed 2 gone, it would still be on the server, tracked by nobody.
     expect(await preparedOn(pool)).toEqual([])
-    expect((await thrice(10)).rows).toEqual([{ n: 10 }])
+    expect((await thrice(pool, 10)).rows).toEqual([{ n: 10 }])
     expect((await preparedOn(pool)).map((p) => p.statement)).toEqual(['select $1::int + 10 as n'])
   })
 

@@ -17,7 +17,7 @@ import { SavepointTransaction, attachRollbackError, isolationLevelOf, quoteWith,
 import { localSearchPath } from '../../schema/search-path.js'
 import { isConnectionFailure, isStatementError, toConnectionError, toQueryError } from './errors.js'
 import { introspectPostgres, pgTypeName, postgresSchemas } from './introspect.js'
-import { queryConfig, StatementCache, type PgResult } from './statement-cache.js'
+import { arrayQuery, StatementCache, type PgResult } from './statement-cache.js'
 
 export const POSTGRES_CAPABILITIES: EngineCapabilities = Object.freeze({
   schemas: true,
@@ -33,7 +33,6 @@ export const POSTGRES_CAPABILITIES: EngineCapabilities = Object.freeze({
 
 /** What pg-pool says when a caller waited in its queue for the whole connect timeout. */
 const QUEUE_TIMEOUT = 'timeout exceeded when trying to connect'
-
 
 /** Field descriptions are built only when asked for: most callers never read them. */
 class PgQueryResult<R> implements QueryResult<R> {
@@ -120,7 +119,7 @@ export class PostgresPool implements EnginePool {
         else resolve(toResult<R>(res))
       }
       // Array rows need pg's query-config form; the default keeps the plain (text, values) call.
-      if (options?.rowMode === 'array') this.#pool.query(queryConfig(sql, params, 'array'), done)
+      if (options?.rowMode === 'array') this.#pool.query(arrayQuery(sql, params), done)
       else this.#pool.query<Row>(sql, params as unknown[], done)
     })
   }
@@ -410,7 +409,7 @@ export class PostgresPool implements EnginePool {
       const res: PgResult = statements
         ? await new Promise<PgResult>((resolve, reject) => statements.run(client, sql, params, rowMode, (err, r) => (err ? reject(err) : resolve(r!)), signal))
         : rowMode === 'array'
-          ? await client.query(queryConfig(sql, params, 'array'))
+          ? await client.query(arrayQuery(sql, params))
           : await client.query<Row>(sql, params as unknown[])
       return toResult<R>(res)
     } catch (err) {

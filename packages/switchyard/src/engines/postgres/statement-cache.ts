@@ -15,11 +15,9 @@ interface ParsedStatements {
   readonly connection?: { readonly parsedStatements?: Record<string, string> }
 }
 
-/** The query-config form: pg needs it for array rows and for a statement's name. */
-export function queryConfig(sql: string, params: readonly unknown[], rowMode: RowMode | undefined, name?: string): pg.QueryConfig {
-  if (rowMode !== 'array') return { name, text: sql, values: params as unknown[] }
-  const config: pg.QueryArrayConfig = { name, text: sql, values: params as unknown[], rowMode: 'array' }
-  return config
+/** The query-config form pg needs for array rows; otherwise text and values go as they are. */
+export function arrayQuery(sql: string, params: readonly unknown[]): pg.QueryArrayConfig {
+  return { text: sql, values: params as unknown[], rowMode: 'array' }
 }
 
 /**
@@ -87,7 +85,7 @@ const RUNS_BEFORE_PREPARE = 3
 
 /** The plain path: text and values as they are (pg copies a config object, not a string), a config only for array rows. */
 function unprepared(client: pg.ClientBase, sql: string, params: readonly unknown[], rowMode: RowMode | undefined, done: PgDone): void {
-  if (rowMode === 'array') client.query(queryConfig(sql, params, 'array'), done)
+  if (rowMode === 'array') client.query(arrayQuery(sql, params), done)
   else client.query(sql, params as unknown[], done)
 }
 
@@ -114,7 +112,6 @@ const LOSSES_BEFORE_OFF = 3
  *   prepared: preparing them would only churn the cache. Measured on 1000 tenant schemas
  *   (bench/schema-routing, the engine pool against a bare pg.Pool): 0.76 of its throughput
  *   when every statement was prepared on its first run, 0.88 on its second, 0.99 on its third.
- *
  * - Only statements whose every parameter carries a cast (`$1::int`; see {@link typedParameters}
  *   for why): prepared or not, they mean the same whatever happens to the schema.
  * - Only statements with parameters, outside explicit transactions: a statement without any may
@@ -134,7 +131,7 @@ const LOSSES_BEFORE_OFF = 3
  * Both retries are safe because those errors come before the statement executes.
  */
 export class StatementCache {
-  /** Per connection: statement text to its name, least recently used first. */
+  /** Per connection: its prepared statements (least recently used first) and the runs of the rest. */
   readonly #byClient = new WeakMap<pg.ClientBase, ClientStatements>()
   /**
    * Random per cache: behind a pooler in transaction mode a server connection holds other
