@@ -202,7 +202,7 @@ export class StatementCache {
           statements.delete(sql)
           this.#unparsed(client, [name])
         } else if ((client as unknown as ParsedStatements).connection?.parsedStatements?.[name] === undefined) {
-          // It failed to parse (a syntax error), so it is not on the server: nothing to deallocate later.
+          // The server refused to prepare it (an unknown table, say), so it is not there: nothing to deallocate later.
           statements.delete(sql)
         }
         return done(err, res)
